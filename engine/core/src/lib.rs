@@ -1,0 +1,26 @@
+//! The pure core of sweep_magic: spec, planning, deterministic seeds, the shard runner, the
+//! Parquet result writer and storage. It knows nothing of Python or AWS; the PyO3 binding and
+//! the Lambda crates are thin layers over it.
+//!
+//! The rule everything leans on: point `i` of a run is a pure function of the normalized spec
+//! and `i` — its parameters by mixed-radix decoding of `i`, its seed by a counter-based
+//! function of the run seed, `i` and the replicate. Shard size, thread count, backend and
+//! retries never change a result value.
+
+pub mod error;
+pub mod experiment;
+pub mod layout;
+pub mod rng;
+pub mod run;
+pub mod seed;
+pub mod spec;
+pub mod store;
+pub mod table;
+
+pub use error::{Result, SpecError, SweepError};
+pub use experiment::{
+    Bound, Bounds, Experiment, KernelError, MetricDecl, ParamDecl, Registry, Value, ValueType,
+};
+pub use run::{Manifest, Plan, Run, RunControl, RunReport, ShardMarker};
+pub use spec::{Limits, Spec, SpecFormat};
+pub use store::{LocalStore, Store};

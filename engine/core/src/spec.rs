@@ -1,0 +1,890 @@
+//! Sweep specs: parsing from JSON, YAML or TOML, validation against an experiment's
+//! declarations, and the normalized form whose hash identifies a run's content.
+//!
+//! Validation walks the parsed document by hand rather than through `serde` derives so that
+//! every error names its field path and the allowed values, e.g.
+//! `params.sigma: expected a number or list, got "abc"`.
+
+use crate::error::SpecError;
+use crate::experiment::{Experiment, ParamDecl, Registry, Value, ValueType};
+use serde_json::{Map, Value as Json};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// The spec version this engine reads and writes.
+pub const SPEC_VERSION: u64 = 1;
+
+/// Top-level fields a spec may have.
+pub const TOP_LEVEL_FIELDS: &[&str] = &[
+    "version",
+    "experiment",
+    "name",
+    "seed",
+    "replicates",
+    "shard_size",
+    "params",
+];
+
+/// The text formats a spec can be written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpecFormat {
+    /// JSON.
+    Json,
+    /// YAML 1.2 (a superset of JSON).
+    Yaml,
+    /// TOML.
+    Toml,
+}
+
+impl SpecFormat {
+    /// Picks the format from a file name's extension (`.json`, `.yaml`/`.yml`, `.toml`).
+    pub fn from_path(path: &str) -> Option<Self> {
+        let lower = path.to_ascii_lowercase();
+        if lower.ends_with(".json") {
+            Some(SpecFormat::Json)
+        } else if lower.ends_with(".yaml") || lower.ends_with(".yml") {
+            Some(SpecFormat::Yaml)
+        } else if lower.ends_with(".toml") {
+            Some(SpecFormat::Toml)
+        } else {
+            None
+        }
+    }
+
+    /// Parses a format name: `json`, `yaml`/`yml` or `toml`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "json" => Some(SpecFormat::Json),
+            "yaml" | "yml" => Some(SpecFormat::Yaml),
+            "toml" => Some(SpecFormat::Toml),
+            _ => None,
+        }
+    }
+}
+
+/// Size limits applied before anything runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most rows (points × replicates) a run may have.
+    pub max_rows: u64,
+    /// Most replicates per point.
+    pub max_replicates: u64,
+    /// Most points per shard.
+    pub max_shard_size: u64,
+    /// Most explicit values in one list.
+    pub max_list_len: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_rows: 10_000_000_000,
+            max_replicates: 100_000,
+            max_shard_size: 1_000_000,
+            max_list_len: 100_000,
+        }
+    }
+}
+
+/// The values one parameter takes along its axis. Generated forms stay lazy, so a
+/// `linspace` of 10^9 values costs three numbers of memory.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AxisValues {
+    /// One value for every point.
+    Const(Value),
+    /// Explicit values, in order.
+    List(Vec<Value>),
+    /// `n` evenly spaced values from `start` to `stop` inclusive.
+    Linspace {
+        /// First value.
+        start: f64,
+        /// Last value.
+        stop: f64,
+        /// Number of values (≥ 1).
+        n: u64,
+        /// Whether the parameter is an integer (values are then exact integers).
+        int: bool,
+    },
+    /// `n` values `10^e` for `e` evenly spaced from `start` to `stop` inclusive.
+    Logspace {
+        /// First exponent.
+        start: f64,
+        /// Last exponent.
+        stop: f64,
+        /// Number of values (≥ 1).
+        n: u64,
+        /// Whether the parameter is an integer.
+        int: bool,
+    },
+    /// `start, start + step, …` while below `stop` (above, for a negative step).
+    Range {
+        /// First value.
+        start: f64,
+        /// Exclusive end.
+        stop: f64,
+        /// Increment (non-zero).
+        step: f64,
+        /// Number of values, computed at validation.
+        n: u64,
+        /// Whether the parameter is an integer.
+        int: bool,
+    },
+}
+
+impl AxisValues {
+    /// Number of values.
+    pub fn len(&self) -> u64 {
+        match self {
+            AxisValues::Const(_) => 1,
+            AxisValues::List(v) => v.len() as u64,
+            AxisValues::Linspace { n, .. }
+            | AxisValues::Logspace { n, .. }
+            | AxisValues::Range { n, .. } => *n,
+        }
+    }
+
+    /// Whether the axis has no values (never true for a validated spec).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `j`-th value (`j < len()`).
+    pub fn get(&self, j: u64) -> Value {
+        let num = |x: f64, int: bool| {
+            if int {
+                Value::Int(x.round() as i64)
+            } else {
+                Value::Float(x)
+            }
+        };
+        match self {
+            AxisValues::Const(v) => v.clone(),
+            AxisValues::List(v) => v[j as usize].clone(),
+            AxisValues::Linspace {
+                start,
+                stop,
+                n,
+                int,
+            } => num(linspace_at(*start, *stop, *n, j), *int),
+            AxisValues::Logspace {
+                start,
+                stop,
+                n,
+                int,
+            } => num(10f64.powf(linspace_at(*start, *stop, *n, j)), *int),
+            AxisValues::Range {
+                start, step, int, ..
+            } => num(start + step * j as f64, *int),
+        }
+    }
+
+    /// The normalized JSON form.
+    pub fn to_json(&self) -> Json {
+        let num = |x: f64, int: bool| {
+            if int {
+                Json::from(x as i64)
+            } else {
+                serde_json::Number::from_f64(x).map_or(Json::Null, Json::Number)
+            }
+        };
+        match self {
+            AxisValues::Const(v) => v.to_json(),
+            AxisValues::List(v) => Json::Array(v.iter().map(Value::to_json).collect()),
+            AxisValues::Linspace {
+                start,
+                stop,
+                n,
+                int,
+            } => {
+                serde_json::json!({"linspace": [num(*start, *int), num(*stop, *int), n]})
+            }
+            AxisValues::Logspace { start, stop, n, .. } => {
+                serde_json::json!({"logspace": [num(*start, false), num(*stop, false), n]})
+            }
+            AxisValues::Range {
+                start,
+                stop,
+                step,
+                int,
+                ..
+            } => {
+                serde_json::json!({"range": [num(*start, *int), num(*stop, *int), num(*step, *int)]})
+            }
+        }
+    }
+}
+
+fn linspace_at(start: f64, stop: f64, n: u64, j: u64) -> f64 {
+    if n <= 1 || j == 0 {
+        start
+    } else if j == n - 1 {
+        stop
+    } else {
+        start + (stop - start) * (j as f64 / (n - 1) as f64)
+    }
+}
+
+/// One parameter's axis in a validated spec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamAxis {
+    /// Parameter name.
+    pub name: String,
+    /// Index of the parameter in the experiment's declarations.
+    pub decl_index: usize,
+    /// Its values.
+    pub values: AxisValues,
+}
+
+/// A validated spec. Every declared parameter has an axis (defaults become constants), in
+/// spec order followed by defaulted parameters in declaration order.
+#[derive(Clone)]
+pub struct Spec {
+    /// Spec format version.
+    pub version: u64,
+    /// The experiment to run.
+    pub experiment: Arc<dyn Experiment>,
+    /// A label for people; defaults to the experiment name.
+    pub name: String,
+    /// The run seed every point's seed derives from.
+    pub seed: u64,
+    /// Rows per point, each with its own seed.
+    pub replicates: u64,
+    /// Points per shard (chosen from the size of the sweep when the spec leaves it out).
+    pub shard_size: u64,
+    /// Axes in decode order: the last one varies fastest.
+    pub axes: Vec<ParamAxis>,
+}
+
+impl std::fmt::Debug for Spec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.canonical_json())
+    }
+}
+
+impl Spec {
+    /// Parses `text` in `format` and validates it against `registry`.
+    pub fn parse(
+        text: &str,
+        format: SpecFormat,
+        registry: &Registry,
+        limits: &Limits,
+    ) -> Result<Spec, SpecError> {
+        let doc = parse_document(text, format)?;
+        Spec::from_json(&doc, registry, limits)
+    }
+
+    /// Validates an already-parsed document.
+    pub fn from_json(doc: &Json, registry: &Registry, limits: &Limits) -> Result<Spec, SpecError> {
+        let obj = doc.as_object().ok_or_else(|| {
+            SpecError::new(
+                "",
+                format!("a spec must be a mapping, got {}", describe(doc)),
+            )
+        })?;
+        for key in obj.keys() {
+            if !TOP_LEVEL_FIELDS.contains(&key.as_str()) {
+                return Err(SpecError::new(
+                    key.as_str(),
+                    format!("unknown field; allowed: {}", TOP_LEVEL_FIELDS.join(", ")),
+                ));
+            }
+        }
+        let version = match obj.get("version") {
+            None => SPEC_VERSION,
+            Some(v) => {
+                let version = int_field(v, "version", 0, u64::MAX)?;
+                if version != SPEC_VERSION {
+                    return Err(SpecError::new(
+                        "version",
+                        format!(
+                            "unsupported spec version {version}; this engine reads version {SPEC_VERSION}"
+                        ),
+                    ));
+                }
+                version
+            }
+        };
+        let experiment_name = match obj.get("experiment") {
+            None => return Err(SpecError::new("experiment", "required field missing")),
+            Some(Json::String(s)) => s.as_str(),
+            Some(other) => {
+                return Err(SpecError::new(
+                    "experiment",
+                    format!("expected a string, got {}", describe(other)),
+                ));
+            }
+        };
+        let experiment = registry.get(experiment_name).cloned().ok_or_else(|| {
+            SpecError::new(
+                "experiment",
+                format!(
+                    "unknown experiment {experiment_name:?}; available: {}",
+                    registry.names().join(", ")
+                ),
+            )
+        })?;
+        let name = match obj.get("name") {
+            None => experiment_name.to_string(),
+            Some(Json::String(s)) => {
+                if s.is_empty() || s.chars().count() > 128 || s.chars().any(char::is_control) {
+                    return Err(SpecError::new(
+                        "name",
+                        "must be 1 to 128 printable characters",
+                    ));
+                }
+                s.clone()
+            }
+            Some(other) => {
+                return Err(SpecError::new(
+                    "name",
+                    format!("expected a string, got {}", describe(other)),
+                ));
+            }
+        };
+        let seed = match obj.get("seed") {
+            None => 0,
+            Some(v) => int_field(v, "seed", 0, i64::MAX as u64)?,
+        };
+        let replicates = match obj.get("replicates") {
+            None => 1,
+            Some(v) => int_field(v, "replicates", 1, limits.max_replicates)?,
+        };
+        let explicit_shard_size = match obj.get("shard_size") {
+            None => None,
+            Some(v) => Some(int_field(v, "shard_size", 1, limits.max_shard_size)?),
+        };
+        let empty = Map::new();
+        let params = match obj.get("params") {
+            None => &empty,
+            Some(Json::Object(m)) => m,
+            Some(other) => {
+                return Err(SpecError::new(
+                    "params",
+                    format!(
+                        "expected a mapping of parameter names to values, got {}",
+                        describe(other)
+                    ),
+                ));
+            }
+        };
+        let decls = experiment.params();
+        let mut axes = Vec::with_capacity(decls.len());
+        for (key, value) in params {
+            let path = format!("params.{key}");
+            let Some(decl_index) = decls.iter().position(|d| d.name == key) else {
+                let declared: Vec<&str> = decls.iter().map(|d| d.name).collect();
+                return Err(SpecError::new(
+                    path,
+                    format!(
+                        "unknown parameter for {}; declared: {}",
+                        experiment.name(),
+                        declared.join(", ")
+                    ),
+                ));
+            };
+            let values = parse_axis(value, &decls[decl_index], &path, limits)?;
+            axes.push(ParamAxis {
+                name: key.clone(),
+                decl_index,
+                values,
+            });
+        }
+        for (decl_index, decl) in decls.iter().enumerate() {
+            if params.contains_key(decl.name) {
+                continue;
+            }
+            let Some(default) = &decl.default else {
+                return Err(SpecError::new(
+                    format!("params.{}", decl.name),
+                    format!("required parameter missing ({})", describe_decl(decl)),
+                ));
+            };
+            axes.push(ParamAxis {
+                name: decl.name.to_string(),
+                decl_index,
+                values: AxisValues::Const(default.clone()),
+            });
+        }
+        let mut points: u64 = 1;
+        for axis in &axes {
+            points = points
+                .checked_mul(axis.values.len())
+                .ok_or_else(|| too_many(u64::MAX, replicates, limits))?;
+        }
+        let rows = points
+            .checked_mul(replicates)
+            .ok_or_else(|| too_many(points, replicates, limits))?;
+        if rows > limits.max_rows {
+            return Err(too_many(points, replicates, limits));
+        }
+        let shard_size = explicit_shard_size.unwrap_or_else(|| default_shard_size(points));
+        Ok(Spec {
+            version,
+            experiment,
+            name,
+            seed,
+            replicates,
+            shard_size,
+            axes,
+        })
+    }
+
+    /// Number of parameter points (the product of the axis lengths).
+    pub fn points(&self) -> u64 {
+        self.axes.iter().map(|a| a.values.len()).product()
+    }
+
+    /// Number of result rows: points × replicates.
+    pub fn rows(&self) -> u64 {
+        self.points() * self.replicates
+    }
+
+    /// The normalized spec: every field explicit, defaults filled, in a fixed key order.
+    pub fn normalized(&self) -> Json {
+        let mut params = Map::new();
+        for axis in &self.axes {
+            params.insert(axis.name.clone(), axis.values.to_json());
+        }
+        let mut obj = Map::new();
+        obj.insert("version".into(), Json::from(self.version));
+        obj.insert("experiment".into(), Json::from(self.experiment.name()));
+        obj.insert("name".into(), Json::from(self.name.clone()));
+        obj.insert("seed".into(), Json::from(self.seed));
+        obj.insert("replicates".into(), Json::from(self.replicates));
+        obj.insert("shard_size".into(), Json::from(self.shard_size));
+        obj.insert("params".into(), Json::Object(params));
+        Json::Object(obj)
+    }
+
+    /// The normalized spec as compact JSON: the bytes the content hash is taken over.
+    pub fn canonical_json(&self) -> String {
+        self.normalized().to_string()
+    }
+
+    /// SHA-256 of the canonical JSON, hex-encoded.
+    pub fn content_hash(&self) -> String {
+        let digest = Sha256::digest(self.canonical_json().as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Parameter values of point `index` (`< points()`), in declaration order.
+    ///
+    /// Mixed-radix decoding over the axes in spec order, last axis fastest: constant memory
+    /// and time linear in the number of axes, whatever the size of the grid.
+    pub fn decode(&self, index: u64) -> Vec<Value> {
+        let mut values = vec![Value::Bool(false); self.axes.len()];
+        let mut rest = index;
+        for axis in self.axes.iter().rev() {
+            let radix = axis.values.len();
+            values[axis.decl_index] = axis.values.get(rest % radix);
+            rest /= radix;
+        }
+        values
+    }
+}
+
+/// Points per shard when the spec does not say: about 64 shards, at most 10,000 points each.
+pub fn default_shard_size(points: u64) -> u64 {
+    points.div_ceil(64).clamp(1, 10_000)
+}
+
+fn too_many(points: u64, replicates: u64, limits: &Limits) -> SpecError {
+    let shown = if points == u64::MAX {
+        "more than 1.8e19".to_string()
+    } else {
+        points.to_string()
+    };
+    SpecError::new(
+        "params",
+        format!(
+            "the sweep has {shown} points x {replicates} replicates, over the limit of {} rows (SWEEP_MAX_POINTS)",
+            limits.max_rows
+        ),
+    )
+}
+
+/// Parses spec text into a JSON document, keeping mapping order (it is the axis order).
+pub fn parse_document(text: &str, format: SpecFormat) -> Result<Json, SpecError> {
+    let parsed: Result<Json, String> = match format {
+        SpecFormat::Json => serde_json::from_str(text).map_err(|e| e.to_string()),
+        SpecFormat::Yaml => serde_norway::from_str(text).map_err(|e| e.to_string()),
+        SpecFormat::Toml => toml::from_str(text).map_err(|e| e.to_string()),
+    };
+    let name = match format {
+        SpecFormat::Json => "JSON",
+        SpecFormat::Yaml => "YAML",
+        SpecFormat::Toml => "TOML",
+    };
+    parsed.map_err(|e| {
+        let first_line = e.lines().next().unwrap_or("").trim().to_string();
+        SpecError::new("", format!("not valid {name}: {first_line}"))
+    })
+}
+
+/// Describes a JSON value for an error message: strings quoted, containers by kind.
+pub fn describe(v: &Json) -> String {
+    match v {
+        Json::Null => "null".into(),
+        Json::Bool(b) => b.to_string(),
+        Json::Number(n) => n.to_string(),
+        Json::String(s) => {
+            let short: String = s.chars().take(40).collect();
+            format!("{short:?}")
+        }
+        Json::Array(_) => "a list".into(),
+        Json::Object(_) => "a mapping".into(),
+    }
+}
+
+fn describe_decl(decl: &ParamDecl) -> String {
+    match decl.ty {
+        ValueType::Float => format!("a number in {}", decl.bounds),
+        ValueType::Int => format!("an integer in {}", decl.bounds),
+        ValueType::Bool => "true or false".into(),
+        ValueType::Str => format!("one of {}", quoted(decl.choices)),
+    }
+}
+
+fn quoted(choices: &[&str]) -> String {
+    choices
+        .iter()
+        .map(|c| format!("{c:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn int_field(v: &Json, path: &str, min: u64, max: u64) -> Result<u64, SpecError> {
+    let n = match v {
+        Json::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|x| x.fract() == 0.0 && *x >= 0.0 && *x < 1.8e19)
+                .map(|x| x as u64)
+        }),
+        _ => None,
+    };
+    match n {
+        Some(n) if (min..=max).contains(&n) => Ok(n),
+        Some(_) => Err(SpecError::new(
+            path,
+            format!(
+                "{} is outside the allowed range [{min}, {max}]",
+                describe(v)
+            ),
+        )),
+        None if v.as_i64().is_some() || v.as_f64().is_some_and(|x| x.fract() == 0.0) => {
+            Err(SpecError::new(
+                path,
+                format!(
+                    "{} is outside the allowed range [{min}, {max}]",
+                    describe(v)
+                ),
+            ))
+        }
+        None => Err(SpecError::new(
+            path,
+            format!("expected an integer, got {}", describe(v)),
+        )),
+    }
+}
+
+const AXIS_FORMS: &[&str] = &["values", "linspace", "logspace", "range"];
+
+fn parse_axis(
+    v: &Json,
+    decl: &ParamDecl,
+    path: &str,
+    limits: &Limits,
+) -> Result<AxisValues, SpecError> {
+    match v {
+        Json::Array(items) => parse_list(items, decl, path, limits),
+        Json::Object(m) => {
+            if m.len() != 1 {
+                return Err(SpecError::new(
+                    path,
+                    format!(
+                        "a mapping must have exactly one of: {}",
+                        AXIS_FORMS.join(", ")
+                    ),
+                ));
+            }
+            let (form, args) = m.iter().next().expect("one entry");
+            let form_path = format!("{path}.{form}");
+            match form.as_str() {
+                "values" => match args {
+                    Json::Array(items) => parse_list(items, decl, &form_path, limits),
+                    other => Err(SpecError::new(
+                        form_path,
+                        format!("expected a list, got {}", describe(other)),
+                    )),
+                },
+                "linspace" | "logspace" | "range" => parse_generator(form, args, decl, &form_path),
+                _ => Err(SpecError::new(
+                    format!("{path}.{form}"),
+                    format!("unknown form; allowed: {}", AXIS_FORMS.join(", ")),
+                )),
+            }
+        }
+        scalar => match typed_scalar(scalar, decl, path) {
+            Some(value) => {
+                check_value(&value, decl, path)?;
+                Ok(AxisValues::Const(value))
+            }
+            None => Err(SpecError::new(
+                path,
+                format!(
+                    "expected {} or list, got {}",
+                    type_phrase(decl),
+                    describe(scalar)
+                ),
+            )),
+        },
+    }
+}
+
+fn type_phrase(decl: &ParamDecl) -> String {
+    match decl.ty {
+        ValueType::Float => "a number".into(),
+        ValueType::Int => "an integer".into(),
+        ValueType::Bool => "true/false".into(),
+        ValueType::Str if decl.choices.is_empty() => "a string".into(),
+        ValueType::Str => format!("one of {}", quoted(decl.choices)),
+    }
+}
+
+fn parse_list(
+    items: &[Json],
+    decl: &ParamDecl,
+    path: &str,
+    limits: &Limits,
+) -> Result<AxisValues, SpecError> {
+    if items.is_empty() {
+        return Err(SpecError::new(path, "a list of values must not be empty"));
+    }
+    if items.len() > limits.max_list_len {
+        return Err(SpecError::new(
+            path,
+            format!(
+                "a list may hold at most {} values, got {}; use linspace/logspace/range",
+                limits.max_list_len,
+                items.len()
+            ),
+        ));
+    }
+    let mut values = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let item_path = format!("{path}[{i}]");
+        let value = typed_scalar(item, decl, &item_path).ok_or_else(|| {
+            SpecError::new(
+                item_path.clone(),
+                format!("expected {}, got {}", type_phrase(decl), describe(item)),
+            )
+        })?;
+        check_value(&value, decl, &item_path)?;
+        values.push(value);
+    }
+    Ok(AxisValues::List(values))
+}
+
+/// Converts a JSON scalar to the parameter's type, or `None` if it is of the wrong kind.
+fn typed_scalar(v: &Json, decl: &ParamDecl, _path: &str) -> Option<Value> {
+    match (decl.ty, v) {
+        (ValueType::Float, Json::Number(n)) => {
+            n.as_f64().filter(|x| x.is_finite()).map(Value::Float)
+        }
+        (ValueType::Int, Json::Number(n)) => n.as_i64().map(Value::Int).or_else(|| {
+            n.as_f64()
+                .filter(|x| x.fract() == 0.0 && x.abs() < 9.0e15)
+                .map(|x| Value::Int(x as i64))
+        }),
+        (ValueType::Bool, Json::Bool(b)) => Some(Value::Bool(*b)),
+        (ValueType::Str, Json::String(s)) => Some(Value::Str(s.clone())),
+        _ => None,
+    }
+}
+
+fn check_value(value: &Value, decl: &ParamDecl, path: &str) -> Result<(), SpecError> {
+    match value {
+        Value::Float(_) | Value::Int(_) => {
+            let x = value.as_f64().expect("numeric");
+            if !decl.bounds.contains(x) {
+                return Err(SpecError::new(
+                    path,
+                    format!("{value} is outside the allowed range {}", decl.bounds),
+                ));
+            }
+        }
+        Value::Str(s) => {
+            if !decl.choices.is_empty() && !decl.choices.contains(&s.as_str()) {
+                return Err(SpecError::new(
+                    path,
+                    format!("{s:?} is not one of {}", quoted(decl.choices)),
+                ));
+            }
+        }
+        Value::Bool(_) => {}
+    }
+    Ok(())
+}
+
+fn parse_generator(
+    form: &str,
+    args: &Json,
+    decl: &ParamDecl,
+    path: &str,
+) -> Result<AxisValues, SpecError> {
+    let int = match decl.ty {
+        ValueType::Float => false,
+        ValueType::Int => true,
+        _ => {
+            return Err(SpecError::new(
+                path,
+                format!(
+                    "{form} needs a numeric parameter; {} is {}",
+                    decl.name,
+                    type_phrase(decl)
+                ),
+            ));
+        }
+    };
+    let shape = match form {
+        "range" => "[start, stop, step]",
+        _ => "[start, stop, n]",
+    };
+    let items = match args {
+        Json::Array(items) if items.len() == 3 => items,
+        other => {
+            return Err(SpecError::new(
+                path,
+                format!("expected a list {shape}, got {}", describe(other)),
+            ));
+        }
+    };
+    let number = |i: usize| -> Result<f64, SpecError> {
+        items[i].as_f64().filter(|x| x.is_finite()).ok_or_else(|| {
+            SpecError::new(
+                format!("{path}[{i}]"),
+                format!("expected a number, got {}", describe(&items[i])),
+            )
+        })
+    };
+    let (start, stop) = (number(0)?, number(1)?);
+    let values = if form == "range" {
+        let step = number(2)?;
+        if step == 0.0 {
+            return Err(SpecError::new(format!("{path}[2]"), "step must not be 0"));
+        }
+        if int && (start.fract() != 0.0 || stop.fract() != 0.0 || step.fract() != 0.0) {
+            return Err(SpecError::new(
+                path,
+                format!(
+                    "{} is an integer parameter: start, stop and step must be integers",
+                    decl.name
+                ),
+            ));
+        }
+        let span = (stop - start) / step;
+        let n = if int {
+            span.ceil()
+        } else {
+            (span - 1e-9).ceil()
+        };
+        if n < 1.0 {
+            return Err(SpecError::new(
+                path,
+                format!("range [{start}, {stop}) with step {step} is empty"),
+            ));
+        }
+        if n > 1e15 {
+            return Err(SpecError::new(path, "range has too many values"));
+        }
+        AxisValues::Range {
+            start,
+            stop,
+            step,
+            n: n as u64,
+            int,
+        }
+    } else {
+        let n = match &items[2] {
+            Json::Number(n) => n.as_i64().or_else(|| {
+                n.as_f64()
+                    .filter(|x| x.fract() == 0.0 && x.abs() < 9.0e15)
+                    .map(|x| x as i64)
+            }),
+            _ => None,
+        };
+        let n = match n {
+            Some(n) if n >= 1 => n as u64,
+            Some(n) => {
+                return Err(SpecError::new(
+                    format!("{path}[2]"),
+                    format!("n must be at least 1, got {n}"),
+                ));
+            }
+            None => {
+                return Err(SpecError::new(
+                    format!("{path}[2]"),
+                    format!("expected an integer count n, got {}", describe(&items[2])),
+                ));
+            }
+        };
+        if form == "linspace" {
+            if int {
+                let step = if n > 1 {
+                    (stop - start) / (n - 1) as f64
+                } else {
+                    0.0
+                };
+                if start.fract() != 0.0 || stop.fract() != 0.0 || step.fract() != 0.0 {
+                    return Err(SpecError::new(
+                        path,
+                        format!(
+                            "{} is an integer parameter: this linspace gives non-integer values",
+                            decl.name
+                        ),
+                    ));
+                }
+            }
+            AxisValues::Linspace {
+                start,
+                stop,
+                n,
+                int,
+            }
+        } else {
+            if int {
+                let step = if n > 1 {
+                    (stop - start) / (n - 1) as f64
+                } else {
+                    0.0
+                };
+                if start.fract() != 0.0 || step.fract() != 0.0 || start < 0.0 || stop < 0.0 {
+                    return Err(SpecError::new(
+                        path,
+                        format!(
+                            "{} is an integer parameter: this logspace gives non-integer values",
+                            decl.name
+                        ),
+                    ));
+                }
+            }
+            if start.abs() > 300.0 || stop.abs() > 300.0 {
+                return Err(SpecError::new(
+                    path,
+                    "exponents must lie within [-300, 300]",
+                ));
+            }
+            AxisValues::Logspace {
+                start,
+                stop,
+                n,
+                int,
+            }
+        }
+    };
+    // Every generated form is monotone, so checking both ends checks every value.
+    let (first, last) = (values.get(0), values.get(values.len() - 1));
+    check_value(&first, decl, path)?;
+    check_value(&last, decl, path)?;
+    Ok(values)
+}

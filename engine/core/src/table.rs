@@ -1,0 +1,182 @@
+//! Result and failure tables: their column schemas (derived from an experiment's
+//! declarations) and the Parquet writer.
+//!
+//! Only Athena-readable physical types are used: `int64`, `double`, `boolean` and UTF-8
+//! `binary`. Files are Snappy-compressed, one row group per shard, with column statistics.
+
+use crate::error::{Result, SweepError};
+use crate::experiment::{Experiment, Value, ValueType};
+use parquet::basic::Compression;
+use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DoubleType, Int64Type};
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::parser::parse_message_type;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// One column of a table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    /// Column name (snake_case).
+    pub name: String,
+    /// Athena type name: `bigint`, `double`, `boolean` or `string`.
+    #[serde(rename = "type")]
+    pub athena_type: String,
+}
+
+fn col(name: &str, ty: ValueType) -> Column {
+    Column {
+        name: name.to_string(),
+        athena_type: ty.athena_type().to_string(),
+    }
+}
+
+/// Columns of `results/<experiment>`: `point`, `replicate`, parameters, metrics, `seed`,
+/// `duration_us`.
+pub fn results_columns(exp: &dyn Experiment) -> Vec<Column> {
+    let mut cols = vec![
+        col("point", ValueType::Int),
+        col("replicate", ValueType::Int),
+    ];
+    cols.extend(exp.params().iter().map(|p| col(p.name, p.ty)));
+    cols.extend(exp.metrics().iter().map(|m| col(m.name, m.ty)));
+    cols.push(col("seed", ValueType::Int));
+    cols.push(col("duration_us", ValueType::Int));
+    cols
+}
+
+/// Columns of `failures/<experiment>`: `point`, `replicate`, parameters, `seed`,
+/// `error_kind`, `error_message`, `duration_us`.
+pub fn failures_columns(exp: &dyn Experiment) -> Vec<Column> {
+    let mut cols = vec![
+        col("point", ValueType::Int),
+        col("replicate", ValueType::Int),
+    ];
+    cols.extend(exp.params().iter().map(|p| col(p.name, p.ty)));
+    cols.push(col("seed", ValueType::Int));
+    cols.push(col("error_kind", ValueType::Str));
+    cols.push(col("error_message", ValueType::Str));
+    cols.push(col("duration_us", ValueType::Int));
+    cols
+}
+
+#[derive(Debug)]
+enum Data {
+    Float(Vec<f64>),
+    Int(Vec<i64>),
+    Bool(Vec<bool>),
+    Str(Vec<ByteArray>),
+}
+
+fn mismatch(columns: &[Column], i: usize) -> SweepError {
+    SweepError::Corrupt(format!(
+        "row value {i} does not match column {:?}",
+        columns.get(i).map(|c| c.name.as_str())
+    ))
+}
+
+/// Accumulates rows column by column, then encodes them as one Parquet file.
+#[derive(Debug)]
+pub struct TableBuilder {
+    columns: Vec<Column>,
+    data: Vec<Data>,
+    rows: usize,
+}
+
+impl TableBuilder {
+    /// An empty table with `columns`.
+    pub fn new(columns: Vec<Column>) -> Self {
+        let data = columns
+            .iter()
+            .map(|c| match c.athena_type.as_str() {
+                "double" => Data::Float(Vec::new()),
+                "bigint" => Data::Int(Vec::new()),
+                "boolean" => Data::Bool(Vec::new()),
+                _ => Data::Str(Vec::new()),
+            })
+            .collect();
+        TableBuilder {
+            columns,
+            data,
+            rows: 0,
+        }
+    }
+
+    /// Number of complete rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Appends one row; `values` must match the columns in number and type.
+    pub fn push_row<'a>(&mut self, values: impl IntoIterator<Item = &'a Value>) -> Result<()> {
+        let mut n = 0;
+        for (i, v) in values.into_iter().enumerate() {
+            let columns = &self.columns;
+            let Some(data) = self.data.get_mut(i) else {
+                return Err(mismatch(columns, i));
+            };
+            match (data, v) {
+                (Data::Float(d), Value::Float(x)) => d.push(*x),
+                (Data::Float(d), Value::Int(x)) => d.push(*x as f64),
+                (Data::Int(d), Value::Int(x)) => d.push(*x),
+                (Data::Bool(d), Value::Bool(x)) => d.push(*x),
+                (Data::Str(d), Value::Str(x)) => d.push(ByteArray::from(x.as_str())),
+                _ => return Err(mismatch(columns, i)),
+            }
+            n += 1;
+        }
+        if n != self.columns.len() {
+            return Err(mismatch(&self.columns, n));
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Encodes the table as a Parquet file.
+    pub fn to_parquet(self) -> Result<Vec<u8>> {
+        let fields: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| {
+                let physical = match c.athena_type.as_str() {
+                    "double" => "double",
+                    "bigint" => "int64",
+                    "boolean" => "boolean",
+                    _ => "binary",
+                };
+                let logical = if physical == "binary" {
+                    " (STRING)"
+                } else {
+                    ""
+                };
+                format!("  required {physical} {}{logical};", c.name)
+            })
+            .collect();
+        let message = format!("message sweep_row {{\n{}\n}}", fields.join("\n"));
+        let err = |e: parquet::errors::ParquetError| SweepError::Corrupt(format!("parquet: {e}"));
+        let schema = Arc::new(parse_message_type(&message).map_err(err)?);
+        let props = Arc::new(
+            WriterProperties::builder()
+                .set_compression(Compression::SNAPPY)
+                .set_created_by(format!("sweep_magic {}", env!("CARGO_PKG_VERSION")))
+                .build(),
+        );
+        let mut buf = Vec::new();
+        let mut writer = SerializedFileWriter::new(&mut buf, schema, props).map_err(err)?;
+        let mut row_group = writer.next_row_group().map_err(err)?;
+        let mut data = self.data.into_iter();
+        while let Some(mut column) = row_group.next_column().map_err(err)? {
+            match data.next().expect("one data vector per column") {
+                Data::Float(v) => column.typed::<DoubleType>().write_batch(&v, None, None),
+                Data::Int(v) => column.typed::<Int64Type>().write_batch(&v, None, None),
+                Data::Bool(v) => column.typed::<BoolType>().write_batch(&v, None, None),
+                Data::Str(v) => column.typed::<ByteArrayType>().write_batch(&v, None, None),
+            }
+            .map_err(err)?;
+            column.close().map_err(err)?;
+        }
+        row_group.close().map_err(err)?;
+        writer.close().map_err(err)?;
+        Ok(buf)
+    }
+}

@@ -1,0 +1,207 @@
+//! `sweep_magic._native`: the private Python binding of the engine. Every export is listed in
+//! the `#[pymodule]` below and typed in `sweep_magic/_native.pyi`. Engine errors cross into
+//! Python in exactly one place, [`to_py_err`], as subclasses of `sweep_magic.SweepError`.
+
+use pyo3::prelude::*;
+use std::sync::{Arc, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+use sweep_core::{Limits, LocalStore, Registry, Run, Spec, SpecFormat, SweepError};
+
+fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(sim_experiments::registry)
+}
+
+/// Converts an engine error into the matching exception of `sweep_magic.errors`.
+fn to_py_err(err: SweepError) -> PyErr {
+    Python::attach(|py| {
+        let (class, path) = match &err {
+            SweepError::Spec(e) => ("SpecError", e.path.clone()),
+            SweepError::NotFound(_) => ("RunNotFoundError", String::new()),
+            SweepError::Storage { key, .. } => ("StorageError", key.clone()),
+            SweepError::Cancelled => ("RunCancelledError", String::new()),
+            SweepError::Corrupt(_) => ("CorruptRunError", String::new()),
+        };
+        let message = match &err {
+            SweepError::Spec(e) => e.to_string(),
+            other => other.to_string(),
+        };
+        let made = py
+            .import("sweep_magic.errors")
+            .and_then(|m| m.getattr(class))
+            .and_then(|cls| cls.call1((message, path)));
+        match made {
+            Ok(instance) => PyErr::from_value(instance),
+            Err(e) => e,
+        }
+    })
+}
+
+fn limits(max_rows: Option<u64>) -> Limits {
+    let mut l = Limits::default();
+    if let Some(m) = max_rows {
+        l.max_rows = m;
+    }
+    l
+}
+
+fn parse_spec(text: &str, format: &str, max_rows: Option<u64>) -> Result<Spec, SweepError> {
+    let fmt = SpecFormat::from_name(format).ok_or_else(|| {
+        sweep_core::SpecError::new(
+            "",
+            format!("unknown spec format {format:?}; use json, yaml or toml"),
+        )
+    })?;
+    Ok(Spec::parse(text, fmt, registry(), &limits(max_rows))?)
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The experiment registry as a JSON array.
+#[pyfunction]
+fn experiments_json() -> String {
+    registry().to_json().to_string()
+}
+
+/// Validates spec text; returns JSON with the normalized spec, its hash and its plan.
+#[pyfunction]
+#[pyo3(signature = (text, format, max_rows=None))]
+fn check_spec(text: &str, format: &str, max_rows: Option<u64>) -> PyResult<String> {
+    let spec = parse_spec(text, format, max_rows).map_err(to_py_err)?;
+    let plan = sweep_core::Plan::for_spec(&spec);
+    Ok(serde_json::json!({
+        "spec": spec.normalized(),
+        "hash": spec.content_hash(),
+        "plan": plan,
+    })
+    .to_string())
+}
+
+/// A new run id: `YYYYMMDD-HHMMSS-xxxxxxxx` from the clock and `entropy`.
+#[pyfunction]
+fn new_run_id(entropy: u32) -> String {
+    sweep_core::layout::new_run_id(now_secs(), entropy)
+}
+
+/// Creates run `run_id` under the local `root` from spec text; returns its manifest (JSON).
+#[pyfunction]
+#[pyo3(signature = (root, text, format, run_id, max_rows=None))]
+fn create_run(
+    root: &str,
+    text: &str,
+    format: &str,
+    run_id: &str,
+    max_rows: Option<u64>,
+) -> PyResult<String> {
+    let spec = parse_spec(text, format, max_rows).map_err(to_py_err)?;
+    let store = LocalStore::new(root);
+    let created_at = sweep_core::layout::rfc3339(now_secs());
+    let run = Run::create(&store, spec, run_id, &created_at).map_err(to_py_err)?;
+    Ok(serde_json::to_string(&run.manifest).expect("manifest serializes"))
+}
+
+/// Reads the manifest of run `run_id` under `root` (JSON).
+#[pyfunction]
+fn open_run(root: &str, run_id: &str) -> PyResult<String> {
+    let run = Run::open(&LocalStore::new(root), run_id, registry()).map_err(to_py_err)?;
+    Ok(serde_json::to_string(&run.manifest).expect("manifest serializes"))
+}
+
+/// Shards of run `run_id` that have no marker yet.
+#[pyfunction]
+fn pending_shards(root: &str, run_id: &str) -> PyResult<Vec<u64>> {
+    let store = LocalStore::new(root);
+    let run = Run::open(&store, run_id, registry()).map_err(to_py_err)?;
+    run.pending_shards(&store).map_err(to_py_err)
+}
+
+/// Cancellation flag and live counters shared with a running run.
+#[pyclass(frozen, module = "sweep_magic._native")]
+struct RunControl {
+    inner: Arc<sweep_core::RunControl>,
+}
+
+#[pymethods]
+impl RunControl {
+    #[new]
+    fn new() -> Self {
+        RunControl {
+            inner: Arc::new(sweep_core::RunControl::new()),
+        }
+    }
+
+    /// Asks the run to stop before its next point.
+    fn cancel(&self) {
+        self.inner.cancel();
+    }
+
+    /// Whether cancellation was asked for.
+    #[getter]
+    fn cancelled(&self) -> bool {
+        self.inner.is_cancelled()
+    }
+
+    /// Shards completed so far.
+    #[getter]
+    fn shards_done(&self) -> u64 {
+        self.inner.shards_done()
+    }
+
+    /// Result rows written so far.
+    #[getter]
+    fn rows_ok(&self) -> u64 {
+        self.inner.rows_ok()
+    }
+
+    /// Failure rows written so far.
+    #[getter]
+    fn rows_failed(&self) -> u64 {
+        self.inner.rows_failed()
+    }
+}
+
+/// Computes the pending shards (or `shards`) of run `run_id` under the local `root` on
+/// `threads` threads, with the GIL released. Returns a JSON report.
+#[pyfunction]
+#[pyo3(signature = (root, run_id, threads, control, shards=None))]
+fn run_local(
+    py: Python<'_>,
+    root: &str,
+    run_id: &str,
+    threads: usize,
+    control: &RunControl,
+    shards: Option<Vec<u64>>,
+) -> PyResult<String> {
+    let store = LocalStore::new(root);
+    let run = Run::open(&store, run_id, registry()).map_err(to_py_err)?;
+    let shards = match shards {
+        Some(s) => s,
+        None => run.pending_shards(&store).map_err(to_py_err)?,
+    };
+    let inner = control.inner.clone();
+    let report = py
+        .detach(|| run.execute_shards(&store, &shards, threads, &inner))
+        .map_err(to_py_err)?;
+    Ok(serde_json::to_string(&report).expect("report serializes"))
+}
+
+/// The private native module of sweep_magic.
+#[pymodule]
+mod _native {
+    #[pymodule_export]
+    use super::{
+        RunControl, check_spec, create_run, experiments_json, new_run_id, open_run, pending_shards,
+        run_local,
+    };
+
+    #[pymodule_init]
+    fn init(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
+        use pyo3::types::PyModuleMethods;
+        m.add("ENGINE_VERSION", sweep_core::run::ENGINE_VERSION)
+    }
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs everything into ./.venv and runs every lint and test. One dev-profile build of the
+# Rust dependencies serves clippy's checks, `cargo test` and the extension module under test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n== %s\n' "$*"; }
+
+step "python environment"
+python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.lock
+
+step "rustfmt"
+cargo fmt --all --check
+step "clippy"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+step "cargo test"
+cargo test --locked --workspace --exclude sweep_magic_native
+
+step "build the extension (dev profile)"
+.venv/bin/maturin develop --locked --quiet
+
+step "ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+step "mypy"
+.venv/bin/mypy
+.venv/bin/python -m mypy.stubtest sweep_magic._native
+
+step "pytest"
+.venv/bin/python -m pytest

@@ -1,0 +1,52 @@
+"""sweep_magic: declare a parameter sweep, run it on this machine, a Ray cluster or AWS
+Lambda with the same Rust kernels, and query the results as DataFrames.
+
+>>> import sweep_magic as sm
+>>> run = sm.run({"experiment": "gbm_option", "params": {...}})   # doctest: +SKIP
+>>> run.wait().to_pandas()                                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .config import Config, load_config
+from .errors import (
+    BackendError,
+    CorruptRunError,
+    RunCancelledError,
+    RunNotFoundError,
+    SpecError,
+    StorageError,
+    SweepError,
+)
+from .experiments import Experiment, Metric, Param, experiments, get_experiment
+from .run import Run, open_run, run
+from .spec import Spec
+
+try:
+    __version__ = version("sweep_magic")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "BackendError",
+    "Config",
+    "CorruptRunError",
+    "Experiment",
+    "Metric",
+    "Param",
+    "Run",
+    "RunCancelledError",
+    "RunNotFoundError",
+    "Spec",
+    "SpecError",
+    "StorageError",
+    "SweepError",
+    "__version__",
+    "experiments",
+    "get_experiment",
+    "load_config",
+    "open_run",
+    "run",
+]

@@ -1,0 +1,70 @@
+"""Configuration, resolved from the environment first.
+
+Each setting is read from its ``SWEEP_*`` environment variable, else falls back to its default.
+The resolved :class:`Config` records where every value came from so it can be shown to users.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import SweepError
+
+__all__ = ["Config", "DEFAULT_ROOT", "load_config"]
+
+DEFAULT_ROOT = "./sweep-data"
+DEFAULT_MAX_POINTS = 10_000_000_000
+
+
+@dataclass(frozen=True)
+class Config:
+    """Effective settings and the source of each (``env:NAME`` or ``default``)."""
+
+    root: str = DEFAULT_ROOT
+    backend: str = "local"
+    threads: int = 0
+    max_points: int = DEFAULT_MAX_POINTS
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def resolve_root(self, root: str | os.PathLike[str] | None) -> Path:
+        """The run root to use: ``root`` if given, else the configured one, made absolute."""
+        return Path(root if root is not None else self.root).expanduser().resolve()
+
+    def resolve_threads(self, threads: int | None) -> int:
+        """Worker threads: ``threads`` if given, else the configured count, else every core."""
+        n = threads if threads is not None else self.threads
+        return n if n > 0 else (os.cpu_count() or 1)
+
+
+def _int_env(name: str, minimum: int) -> int | None:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        raise SweepError(f"{name}: expected an integer, got {raw!r}") from None
+    if value < minimum:
+        raise SweepError(f"{name}: must be at least {minimum}, got {value}")
+    return value
+
+
+def load_config() -> Config:
+    """Reads the configuration from the environment."""
+    sources: dict[str, str] = {}
+    values: dict[str, object] = {}
+    for key, env in (("root", "SWEEP_ROOT"), ("backend", "SWEEP_BACKEND")):
+        raw = os.environ.get(env)
+        if raw:
+            values[key] = raw
+            sources[key] = f"env:{env}"
+    for key, env, minimum in (("threads", "SWEEP_THREADS", 0), ("max_points", "SWEEP_MAX_POINTS", 1)):
+        parsed = _int_env(env, minimum)
+        if parsed is not None:
+            values[key] = parsed
+            sources[key] = f"env:{env}"
+    for key in ("root", "backend", "threads", "max_points"):
+        sources.setdefault(key, "default")
+    return Config(sources=sources, **values)  # type: ignore[arg-type]

@@ -1,0 +1,143 @@
+"""Sweep specs on the Python side: a thin, typed face over the Rust validator.
+
+Validation, normalization and hashing all happen in the engine, so the Python client, the
+CLI and the Lambda orchestrator accept and reject exactly the same specs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import _native
+from .config import load_config
+from .errors import SpecError
+
+__all__ = ["Spec"]
+
+_FORMATS = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".toml": "toml"}
+
+
+def _jsonable(value: Any) -> Any:
+    """JSON fallback for values users commonly put in specs (numpy scalars/arrays, tuples)."""
+    for attr in ("tolist", "item"):
+        method = getattr(value, attr, None)
+        if callable(method):
+            return method()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"{type(value).__name__} is not a spec value")
+
+
+@dataclass(frozen=True)
+class _Checked:
+    normalized: dict[str, Any]
+    hash: str
+    plan: dict[str, int]
+
+
+class Spec:
+    """A validated sweep spec.
+
+    Build one from a mapping (``sm.Spec({...})``), from text (``Spec.from_text``) or from a
+    JSON/YAML/TOML file (``Spec.from_file``). Construction validates against the experiment
+    registry and the configured point limit, raising :class:`SpecError` (with the field
+    path) on the first problem.
+    """
+
+    def __init__(self, source: Mapping[str, Any], *, max_points: int | None = None) -> None:
+        if not isinstance(source, Mapping):
+            raise SpecError(f"a spec must be a mapping, got {type(source).__name__}")
+        try:
+            text = json.dumps(dict(source), default=_jsonable, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise SpecError(f"spec is not JSON-serializable: {exc}") from None
+        self._init(text, "json", max_points)
+
+    def _init(self, text: str, fmt: str, max_points: int | None) -> None:
+        limit = max_points if max_points is not None else load_config().max_points
+        raw = json.loads(_native.check_spec(text, fmt, limit))
+        self._checked = _Checked(raw["spec"], raw["hash"], raw["plan"])
+        self._max_points = limit
+
+    @classmethod
+    def from_text(cls, text: str, format: str = "yaml", *, max_points: int | None = None) -> Spec:
+        """Parses spec text in ``format`` (``yaml``, ``json`` or ``toml``)."""
+        spec = cls.__new__(cls)
+        spec._init(text, format, max_points)
+        return spec
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], *, max_points: int | None = None) -> Spec:
+        """Reads a spec file; the format comes from its extension (YAML if unknown)."""
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SpecError(f"cannot read spec file {str(p)!r}: {exc.strerror}") from None
+        return cls.from_text(text, _FORMATS.get(p.suffix.lower(), "yaml"), max_points=max_points)
+
+    @property
+    def normalized(self) -> dict[str, Any]:
+        """The normalized spec: defaults filled, every field explicit."""
+        return json.loads(json.dumps(self._checked.normalized))
+
+    def to_json(self) -> str:
+        """The canonical JSON the content hash is taken over."""
+        return json.dumps(self._checked.normalized, separators=(",", ":"))
+
+    @property
+    def hash(self) -> str:
+        """SHA-256 of the canonical JSON: equal specs have equal hashes."""
+        return self._checked.hash
+
+    @property
+    def experiment(self) -> str:
+        """Experiment name."""
+        return str(self._checked.normalized["experiment"])
+
+    @property
+    def name(self) -> str:
+        """The spec's label."""
+        return str(self._checked.normalized["name"])
+
+    @property
+    def points(self) -> int:
+        """Number of parameter points."""
+        return self._checked.plan["points"]
+
+    @property
+    def rows(self) -> int:
+        """Number of result rows (points × replicates)."""
+        return self._checked.plan["rows"]
+
+    @property
+    def shards(self) -> int:
+        """Number of shards the run is cut into."""
+        return self._checked.plan["shards"]
+
+    @property
+    def shard_size(self) -> int:
+        """Points per shard."""
+        return self._checked.plan["shard_size"]
+
+    @property
+    def max_points(self) -> int:
+        """The point limit this spec was validated against."""
+        return self._max_points
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Spec) and other.hash == self.hash
+
+    def __hash__(self) -> int:
+        return hash(self.hash)
+
+    def __repr__(self) -> str:
+        return (
+            f"Spec(experiment={self.experiment!r}, name={self.name!r}, points={self.points}, "
+            f"rows={self.rows}, shards={self.shards}, hash={self.hash[:12]!r})"
+        )
