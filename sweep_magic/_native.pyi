@@ -1,5 +1,19 @@
 """Private native engine of sweep_magic (Rust, via PyO3). Not a public API."""
 
+from typing import final
+
+__all__ = [
+    "ENGINE_VERSION",
+    "RunControl",
+    "check_spec",
+    "create_run",
+    "experiments_json",
+    "new_run_id",
+    "open_run",
+    "pending_shards",
+    "run_local",
+]
+
 ENGINE_VERSION: str
 
 def experiments_json() -> str: ...
@@ -18,6 +32,7 @@ def run_local(
     shards: list[int] | None = None,
 ) -> str: ...
 
+@final
 class RunControl:
     def __init__(self) -> None: ...
     def cancel(self) -> None: ...

@@ -91,8 +91,10 @@ def _run(args: argparse.Namespace) -> int:
     if len(df) > args.rows:
         print(f"... {len(df) - args.rows} more rows")
     print()
-    print(f"rows ok: {summary['rows_ok']}, rows failed: {summary['rows_failed']}, "
-          f"elapsed: {summary['elapsed_s']} s")
+    print(
+        f"rows ok: {summary['rows_ok']}, rows failed: {summary['rows_failed']}, "
+        f"elapsed: {summary['elapsed_s']} s"
+    )
     print(f"results:  {summary['results']}")
     if summary["rows_failed"]:
         print(f"failures: {summary['failures']}")
@@ -103,11 +105,23 @@ def _run(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     spec = Spec.from_file(args.spec)
     if args.json:
-        print(json.dumps({"valid": True, "hash": spec.hash, "points": spec.points,
-                          "rows": spec.rows, "shards": spec.shards, "spec": spec.normalized}))
+        print(
+            json.dumps(
+                {
+                    "valid": True,
+                    "hash": spec.hash,
+                    "points": spec.points,
+                    "rows": spec.rows,
+                    "shards": spec.shards,
+                    "spec": spec.normalized,
+                }
+            )
+        )
     else:
-        print(f"ok: {spec.experiment}, {spec.points} points, {spec.rows} rows, "
-              f"{spec.shards} shards, hash {spec.hash[:12]}")
+        print(
+            f"ok: {spec.experiment}, {spec.points} points, {spec.rows} rows, "
+            f"{spec.shards} shards, hash {spec.hash[:12]}"
+        )
     return 0
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .errors import SweepError
 
-__all__ = ["Config", "DEFAULT_ROOT", "load_config"]
+__all__ = ["DEFAULT_ROOT", "Config", "load_config"]
 
 DEFAULT_ROOT = "./sweep-data"
 DEFAULT_MAX_POINTS = 10_000_000_000
@@ -60,7 +60,10 @@ def load_config() -> Config:
         if raw:
             values[key] = raw
             sources[key] = f"env:{env}"
-    for key, env, minimum in (("threads", "SWEEP_THREADS", 0), ("max_points", "SWEEP_MAX_POINTS", 1)):
+    for key, env, minimum in (
+        ("threads", "SWEEP_THREADS", 0),
+        ("max_points", "SWEEP_MAX_POINTS", 1),
+    ):
         parsed = _int_env(env, minimum)
         if parsed is not None:
             values[key] = parsed

@@ -80,4 +80,6 @@ def get_experiment(name: str) -> Experiment:
     for e in _registry():
         if e.name == name:
             return e
-    raise KeyError(f"unknown experiment {name!r}; available: {', '.join(e.name for e in _registry())}")
+    raise KeyError(
+        f"unknown experiment {name!r}; available: {', '.join(e.name for e in _registry())}"
+    )

@@ -142,16 +142,21 @@ class Run:
 
     def to_pandas(self) -> pd.DataFrame:
         """Successful rows as a DataFrame: one row per point and replicate, typed columns."""
-        return self.to_arrow().to_pandas()
+        frame: pd.DataFrame = self.to_arrow().to_pandas()
+        return frame
 
     def failures(self) -> pd.DataFrame:
         """Failed rows (parameters, seed, ``error_kind``, ``error_message``)."""
         self.wait()
-        return self._read(self.failures_dir, "failures").to_pandas()
+        frame: pd.DataFrame = self._read(self.failures_dir, "failures").to_pandas()
+        return frame
 
     def __repr__(self) -> str:
         state = "running" if not self.done() else "finished"
-        return f"Run(run_id={self.run_id!r}, experiment={self.experiment!r}, {state}, root={str(self.root)!r})"
+        return (
+            f"Run(run_id={self.run_id!r}, experiment={self.experiment!r}, {state}, "
+            f"root={str(self.root)!r})"
+        )
 
 
 def _as_spec(spec: Spec | Mapping[str, Any] | str | os.PathLike[str]) -> Spec:

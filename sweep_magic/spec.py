@@ -84,7 +84,8 @@ class Spec:
     @property
     def normalized(self) -> dict[str, Any]:
         """The normalized spec: defaults filled, every field explicit."""
-        return json.loads(json.dumps(self._checked.normalized))
+        copy: dict[str, Any] = json.loads(json.dumps(self._checked.normalized))
+        return copy
 
     def to_json(self) -> str:
         """The canonical JSON the content hash is taken over."""
@@ -112,7 +113,7 @@ class Spec:
 
     @property
     def rows(self) -> int:
-        """Number of result rows (points × replicates)."""
+        """Number of result rows (points times replicates)."""
         return self._checked.plan["rows"]
 
     @property

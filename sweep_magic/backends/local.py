@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 from .. import _native
@@ -24,6 +25,9 @@ class LocalExecution:
     def __init__(self, root: Path, run_id: str, threads: int, shards: list[int] | None) -> None:
         self._control = _native.RunControl()
         self._error: BaseException | None = None
+        # Completion is an Event rather than Thread.is_alive(): on CPython 3.11 a join()
+        # interrupted by Ctrl-C can leave is_alive() reporting False for a running thread.
+        self._finished = threading.Event()
         self.report: dict[str, object] | None = None
         self._thread = threading.Thread(
             target=self._main,
@@ -35,25 +39,24 @@ class LocalExecution:
 
     def _main(self, root: str, run_id: str, threads: int, shards: list[int] | None) -> None:
         try:
-            self.report = json.loads(_native.run_local(root, run_id, threads, self._control, shards))
+            self.report = json.loads(
+                _native.run_local(root, run_id, threads, self._control, shards)
+            )
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
             self._error = exc
+        finally:
+            self._finished.set()
 
     def done(self) -> bool:
-        return not self._thread.is_alive()
+        return self._finished.is_set()
 
     def wait(self, timeout: float | None = None) -> bool:
-        # Short joins keep the waiting thread interruptible by signals.
-        step = 0.1
-        remaining = timeout
-        while self._thread.is_alive():
-            if remaining is not None:
-                if remaining <= 0:
-                    return False
-                self._thread.join(min(step, remaining))
-                remaining -= step
-            else:
-                self._thread.join(step)
+        # Short waits keep the waiting thread responsive to signals such as Ctrl-C.
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._finished.wait(0.1):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+        self._thread.join()
         if self._error is not None:
             raise self._error
         return True

@@ -232,11 +232,11 @@ impl Run {
         let mut failed = TableBuilder::new(self.manifest.tables.failures.clone());
         let mut row: Vec<Value> = Vec::new();
         for point in points.clone() {
-            if control.is_cancelled() {
-                return Ok(None);
-            }
             let params = self.spec.decode(point);
             for replicate in 0..self.spec.replicates {
+                if control.is_cancelled() {
+                    return Ok(None);
+                }
                 let seed = point_seed(self.spec.seed, point, replicate as u32);
                 let t0 = Instant::now();
                 let outcome = catch_unwind(AssertUnwindSafe(|| exp.run(&params, seed)));
