@@ -146,7 +146,7 @@ class Run:
         return frame
 
     def failures(self) -> pd.DataFrame:
-        """Failed rows (parameters, seed, ``error_kind``, ``error_message``)."""
+        """Failed rows (parameters, seed, ``error_kind``, ``message``)."""
         self.wait()
         frame: pd.DataFrame = self._read(self.failures_dir, "failures").to_pandas()
         return frame

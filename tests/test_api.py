@@ -96,7 +96,7 @@ def test_failures_are_captured_and_every_row_lands_exactly_once(root: Path) -> N
     assert not ok["fail"].any()
     assert not ok["panic"].any()
     assert set(failed["error_kind"]) == {"requested", "panic"}
-    assert failed.loc[failed.error_kind == "panic", "error_message"].str.contains("panic").all()
+    assert failed.loc[failed.error_kind == "panic", "message"].str.contains("panic").all()
     counts = run.counts()
     assert (counts["rows_ok"], counts["rows_failed"]) == (4, 12)
 

@@ -259,7 +259,7 @@ pub const RESERVED_COLUMNS: &[&str] = &[
     "duration_us",
     "run_id",
     "error_kind",
-    "error_message",
+    "message",
 ];
 
 /// The experiments available to specs, by name.

@@ -46,7 +46,7 @@ pub fn results_columns(exp: &dyn Experiment) -> Vec<Column> {
 }
 
 /// Columns of `failures/<experiment>`: `point`, `replicate`, parameters, `seed`,
-/// `error_kind`, `error_message`, `duration_us`.
+/// `error_kind`, `message`, `duration_us`.
 pub fn failures_columns(exp: &dyn Experiment) -> Vec<Column> {
     let mut cols = vec![
         col("point", ValueType::Int),
@@ -55,7 +55,7 @@ pub fn failures_columns(exp: &dyn Experiment) -> Vec<Column> {
     cols.extend(exp.params().iter().map(|p| col(p.name, p.ty)));
     cols.push(col("seed", ValueType::Int));
     cols.push(col("error_kind", ValueType::Str));
-    cols.push(col("error_message", ValueType::Str));
+    cols.push(col("message", ValueType::Str));
     cols.push(col("duration_us", ValueType::Int));
     cols
 }
