@@ -11,6 +11,7 @@ __all__ = [
     "new_run_id",
     "open_run",
     "pending_shards",
+    "preview_points",
     "run_local",
 ]
 
@@ -24,6 +25,9 @@ def create_run(
 ) -> str: ...
 def open_run(root: str, run_id: str) -> str: ...
 def pending_shards(root: str, run_id: str) -> list[int]: ...
+def preview_points(
+    text: str, format: str, start: int, count: int, max_rows: int | None = None
+) -> str: ...
 def run_local(
     root: str,
     run_id: str,

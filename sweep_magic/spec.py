@@ -11,11 +11,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _native
 from .config import load_config
 from .errors import SpecError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Spec"]
 
@@ -130,6 +133,15 @@ class Spec:
     def max_points(self) -> int:
         """The point limit this spec was validated against."""
         return self._max_points
+
+    def preview(self, count: int = 10, start: int = 0) -> pd.DataFrame:
+        """Parameter values of points ``start .. start+count`` as a DataFrame (no run needed)."""
+        import pandas as pd
+
+        rows = json.loads(
+            _native.preview_points(self.to_json(), "json", start, count, self._max_points)
+        )
+        return pd.DataFrame(rows)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Spec) and other.hash == self.hash

@@ -83,22 +83,23 @@ def test_same_spec_reproduces_different_seed_does_not(root: Path) -> None:
 
 def test_failures_are_captured_and_every_row_lands_exactly_once(root: Path) -> None:
     spec = {
-        "experiment": "diag_sleep",
-        "replicates": 2,
-        "params": {"fail": [False, True], "panic": [False, True], "micros": [0, 1]},
+        "experiment": "diag_fail",
+        "replicates": 4,
+        "params": {"mode": ["error", "panic", "nan"], "fail_rate": [0.0, 0.5, 1.0]},
     }
     run = sm.run(spec).wait()
     ok, failed = run.to_pandas(), run.failures()
-    assert len(ok) + len(failed) == 16
+    assert len(ok) + len(failed) == 36
     assert set(zip(ok.point, ok.replicate, strict=True)).isdisjoint(
         zip(failed.point, failed.replicate, strict=True)
     )
-    assert not ok["fail"].any()
-    assert not ok["panic"].any()
-    assert set(failed["error_kind"]) == {"requested", "panic"}
+    assert (ok["draw"] >= ok["fail_rate"]).all()
+    kinds = failed.groupby("mode")["error_kind"].unique().map(list).to_dict()
+    assert kinds == {"error": ["requested"], "nan": ["non_finite"], "panic": ["panic"]}
     assert failed.loc[failed.error_kind == "panic", "message"].str.contains("panic").all()
+    assert not failed["fail_rate"].eq(0.0).any()
     counts = run.counts()
-    assert (counts["rows_ok"], counts["rows_failed"]) == (4, 12)
+    assert (counts["rows_ok"], counts["rows_failed"]) == (len(ok), len(failed))
 
 
 def test_root_comes_from_argument_then_env_then_default(

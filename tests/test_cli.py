@@ -168,9 +168,8 @@ def test_ctrl_c_stops_the_run_promptly_and_keeps_only_complete_shards(
     # finish after about 2 s, the last two would take 2 s more if nothing stopped them.
     spec = tmp_path / "slow.yaml"
     spec.write_text(
-        "experiment: diag_sleep\nshard_size: 1\nparams:\n  micros: 20000\n"
-        "  fail: [false, false, false, false]\n  panic: {values: [false]}\n"
-        "seed: 3\nreplicates: 100\n"
+        "experiment: diag_sleep\nshard_size: 1\nparams:\n"
+        "  micros: [20000, 20001, 20002, 20003]\nseed: 3\nreplicates: 100\n"
     )
     root = tmp_path / "r"
     proc = subprocess.Popen(

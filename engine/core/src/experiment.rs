@@ -4,6 +4,7 @@
 //! Python registry, forms and the Glue catalog, so they carry types, bounds and descriptions.
 
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -18,8 +19,8 @@ pub enum Value {
     Int(i64),
     /// A boolean.
     Bool(bool),
-    /// A UTF-8 string (e.g. an algorithm name).
-    Str(String),
+    /// A UTF-8 string (e.g. an algorithm name); borrowed for `const` declarations.
+    Str(Cow<'static, str>),
 }
 
 impl Value {
@@ -51,7 +52,7 @@ impl Value {
     /// The value as `&str`; `None` unless it is a string.
     pub fn as_str(&self) -> Option<&str> {
         match self {
-            Value::Str(s) => Some(s),
+            Value::Str(s) => Some(s.as_ref()),
             _ => None,
         }
     }
@@ -64,7 +65,7 @@ impl Value {
                 .unwrap_or(serde_json::Value::Null),
             Value::Int(i) => serde_json::Value::from(*i),
             Value::Bool(b) => serde_json::Value::Bool(*b),
-            Value::Str(s) => serde_json::Value::String(s.clone()),
+            Value::Str(s) => serde_json::Value::String(s.to_string()),
         }
     }
 }

@@ -10,9 +10,12 @@
 pub mod error;
 pub mod experiment;
 pub mod layout;
+pub mod math;
 pub mod rng;
 pub mod run;
+pub mod sample;
 pub mod seed;
+mod sobol_table;
 pub mod spec;
 pub mod store;
 pub mod table;

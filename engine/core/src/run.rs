@@ -252,7 +252,7 @@ impl Run {
                             ok.push_row(&row)?;
                             continue;
                         }
-                        Some(message) => ("kernel_contract".to_string(), message),
+                        Some((kind, message)) => (kind.to_string(), message),
                     },
                     Ok(Err(e)) => (e.kind, e.message),
                     Err(panic) => ("panic".to_string(), panic_message(panic.as_ref())),
@@ -262,8 +262,8 @@ impl Run {
                 row.extend(params.iter().cloned());
                 row.extend([
                     Value::Int(seed as i64),
-                    Value::Str(error.0),
-                    Value::Str(error.1),
+                    Value::Str(error.0.into()),
+                    Value::Str(error.1.into()),
                     Value::Int(t0.elapsed().as_micros() as i64),
                 ]);
                 failed.push_row(&row)?;
@@ -334,13 +334,21 @@ impl Run {
     }
 }
 
-fn check_metrics(values: &[Value], metrics: &[crate::experiment::MetricDecl]) -> Option<String> {
+/// Checks a kernel's output against its declarations: `Some((error_kind, message))` if the
+/// row must go to the failures table instead.
+fn check_metrics(
+    values: &[Value],
+    metrics: &[crate::experiment::MetricDecl],
+) -> Option<(&'static str, String)> {
     use crate::experiment::ValueType;
     if values.len() != metrics.len() {
-        return Some(format!(
-            "kernel returned {} metrics, declared {}",
-            values.len(),
-            metrics.len()
+        return Some((
+            "kernel_contract",
+            format!(
+                "kernel returned {} metrics, declared {}",
+                values.len(),
+                metrics.len()
+            ),
         ));
     }
     for (v, m) in values.iter().zip(metrics) {
@@ -352,7 +360,15 @@ fn check_metrics(values: &[Value], metrics: &[crate::experiment::MetricDecl]) ->
                 | (ValueType::Str, Value::Str(_))
         );
         if !fits {
-            return Some(format!("metric {} has the wrong type: {v}", m.name));
+            return Some((
+                "kernel_contract",
+                format!("metric {} has the wrong type: {v}", m.name),
+            ));
+        }
+        if let Value::Float(x) = v
+            && !x.is_finite()
+        {
+            return Some(("non_finite", format!("metric {} is {x}", m.name)));
         }
     }
     None

@@ -27,15 +27,20 @@ pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
     c
 }
 
+/// 64 random bits for the counter `(a, b)` under `key`: the first half of one Philox block.
+pub fn counter_bits(key: u64, a: u64, b: u32) -> u64 {
+    let out = philox4x32_10(
+        [a as u32, (a >> 32) as u32, b, 0],
+        [key as u32, (key >> 32) as u32],
+    );
+    (u64::from(out[1]) << 32) | u64::from(out[0])
+}
+
 /// The seed of replicate `replicate` of point `point` in a run seeded with `run_seed`.
 ///
 /// Seeds are 63-bit so they fit Athena's signed `bigint` column unchanged.
 pub fn point_seed(run_seed: u64, point: u64, replicate: u32) -> u64 {
-    let out = philox4x32_10(
-        [point as u32, (point >> 32) as u32, replicate, 0],
-        [run_seed as u32, (run_seed >> 32) as u32],
-    );
-    ((u64::from(out[1]) << 32) | u64::from(out[0])) & (u64::MAX >> 1)
+    counter_bits(run_seed, point, replicate) & (u64::MAX >> 1)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 use crate::error::SpecError;
 use crate::experiment::{Experiment, ParamDecl, Registry, Value, ValueType};
+use crate::sample::{Dist, Method, NORMAL_Z_MAX, SOBOL_DIMS, Sample, SampleDim};
 use serde_json::{Map, Value as Json};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -23,6 +24,8 @@ pub const TOP_LEVEL_FIELDS: &[&str] = &[
     "replicates",
     "shard_size",
     "params",
+    "zip",
+    "sample",
 ];
 
 /// The text formats a spec can be written in.
@@ -73,6 +76,8 @@ pub struct Limits {
     pub max_shard_size: u64,
     /// Most explicit values in one list.
     pub max_list_len: usize,
+    /// Largest spec text accepted, in bytes (checked before parsing).
+    pub max_spec_bytes: usize,
 }
 
 impl Default for Limits {
@@ -82,6 +87,7 @@ impl Default for Limits {
             max_replicates: 100_000,
             max_shard_size: 1_000_000,
             max_list_len: 100_000,
+            max_spec_bytes: 1 << 20,
         }
     }
 }
@@ -235,8 +241,65 @@ pub struct ParamAxis {
     pub values: AxisValues,
 }
 
-/// A validated spec. Every declared parameter has an axis (defaults become constants), in
-/// spec order followed by defaulted parameters in declaration order.
+/// A group of parameters that vary together (`zip:`): value `j` of every member at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZipAxis {
+    /// Members: name, declaration index and values (all of one length).
+    pub members: Vec<(String, usize, Vec<Value>)>,
+}
+
+impl ZipAxis {
+    fn len(&self) -> u64 {
+        self.members[0].2.len() as u64
+    }
+}
+
+/// One axis of the point space. Points are decoded by mixed radix over the axes in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Axis {
+    /// One grid parameter (from `params:`).
+    Param(ParamAxis),
+    /// A zipped group (from `zip:`).
+    Zip(ZipAxis),
+    /// A sampled design (from `sample:`), one axis of `n` points.
+    Sample(Sample),
+}
+
+impl Axis {
+    /// Number of positions along the axis.
+    pub fn len(&self) -> u64 {
+        match self {
+            Axis::Param(p) => p.values.len(),
+            Axis::Zip(z) => z.len(),
+            Axis::Sample(s) => s.n,
+        }
+    }
+
+    /// Whether the axis is empty (never for a validated spec).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn assign(&self, digit: u64, values: &mut [Value]) {
+        match self {
+            Axis::Param(p) => values[p.decl_index] = p.values.get(digit),
+            Axis::Zip(z) => {
+                for (_, decl_index, vals) in &z.members {
+                    values[*decl_index] = vals[digit as usize].clone();
+                }
+            }
+            Axis::Sample(s) => {
+                for (k, dim) in s.dims.iter().enumerate() {
+                    values[dim.decl_index] = s.value(digit, k);
+                }
+            }
+        }
+    }
+}
+
+/// A validated spec. Every declared parameter is on exactly one axis; axes are the grid
+/// parameters in spec order (then defaulted parameters as constants, in declaration order),
+/// then the `zip` groups in order, then the `sample` design: the last axis varies fastest.
 #[derive(Clone)]
 pub struct Spec {
     /// Spec format version.
@@ -252,7 +315,7 @@ pub struct Spec {
     /// Points per shard (chosen from the size of the sweep when the spec leaves it out).
     pub shard_size: u64,
     /// Axes in decode order: the last one varies fastest.
-    pub axes: Vec<ParamAxis>,
+    pub axes: Vec<Axis>,
 }
 
 impl std::fmt::Debug for Spec {
@@ -269,6 +332,16 @@ impl Spec {
         registry: &Registry,
         limits: &Limits,
     ) -> Result<Spec, SpecError> {
+        if text.len() > limits.max_spec_bytes {
+            return Err(SpecError::new(
+                "",
+                format!(
+                    "the spec is {} bytes, over the limit of {} bytes",
+                    text.len(),
+                    limits.max_spec_bytes
+                ),
+            ));
+        }
         let doc = parse_document(text, format)?;
         Spec::from_json(&doc, registry, limits)
     }
@@ -368,29 +441,106 @@ impl Spec {
             }
         };
         let decls = experiment.params();
-        let mut axes = Vec::with_capacity(decls.len());
-        for (key, value) in params {
-            let path = format!("params.{key}");
-            let Some(decl_index) = decls.iter().position(|d| d.name == key) else {
+        let mut used: Vec<Option<String>> = vec![None; decls.len()];
+        let find = |key: &str, path: &str| -> Result<usize, SpecError> {
+            decls.iter().position(|d| d.name == key).ok_or_else(|| {
                 let declared: Vec<&str> = decls.iter().map(|d| d.name).collect();
-                return Err(SpecError::new(
+                SpecError::new(
                     path,
                     format!(
                         "unknown parameter for {}; declared: {}",
                         experiment.name(),
                         declared.join(", ")
                     ),
+                )
+            })
+        };
+        let mut claim = |decl_index: usize, path: &str| -> Result<(), SpecError> {
+            if let Some(first) = &used[decl_index] {
+                return Err(SpecError::new(
+                    path,
+                    format!("also set in {first}; give each parameter once"),
                 ));
-            };
+            }
+            used[decl_index] = Some(path.to_string());
+            Ok(())
+        };
+        let mut param_axes = Vec::with_capacity(decls.len());
+        for (key, value) in params {
+            let path = format!("params.{key}");
+            let decl_index = find(key, &path)?;
+            claim(decl_index, &path)?;
             let values = parse_axis(value, &decls[decl_index], &path, limits)?;
-            axes.push(ParamAxis {
+            param_axes.push(ParamAxis {
                 name: key.clone(),
                 decl_index,
                 values,
             });
         }
+        let mut zip_axes = Vec::new();
+        if let Some(zip) = obj.get("zip") {
+            let groups = zip.as_array().ok_or_else(|| {
+                SpecError::new(
+                    "zip",
+                    format!("expected a list of mappings, got {}", describe(zip)),
+                )
+            })?;
+            for (g, group) in groups.iter().enumerate() {
+                let gpath = format!("zip[{g}]");
+                let members_json = match group {
+                    Json::Object(m) if !m.is_empty() => m,
+                    other => {
+                        return Err(SpecError::new(
+                            gpath,
+                            format!(
+                                "expected a mapping of parameter names to lists, got {}",
+                                describe(other)
+                            ),
+                        ));
+                    }
+                };
+                let mut members: Vec<(String, usize, Vec<Value>)> = Vec::new();
+                for (key, value) in members_json {
+                    let path = format!("{gpath}.{key}");
+                    let decl_index = find(key, &path)?;
+                    claim(decl_index, &path)?;
+                    let AxisValues::List(values) = (match value {
+                        Json::Array(items) => parse_list(items, &decls[decl_index], &path, limits)?,
+                        other => {
+                            return Err(SpecError::new(
+                                path,
+                                format!("expected a list of values, got {}", describe(other)),
+                            ));
+                        }
+                    }) else {
+                        unreachable!("parse_list returns a list")
+                    };
+                    if let Some((first, _, first_values)) = members.first()
+                        && first_values.len() != values.len()
+                    {
+                        return Err(SpecError::new(
+                            path,
+                            format!(
+                                "has {} values but {gpath}.{first} has {}; zipped lists must have equal lengths",
+                                values.len(),
+                                first_values.len()
+                            ),
+                        ));
+                    }
+                    members.push((key.clone(), decl_index, values));
+                }
+                zip_axes.push(Axis::Zip(ZipAxis { members }));
+            }
+        }
+        let sample_axis = match obj.get("sample") {
+            None => None,
+            Some(v) => Some(Axis::Sample(parse_sample(
+                v, seed, decls, &find, &mut claim,
+            )?)),
+        };
+        let mut axes: Vec<Axis> = param_axes.into_iter().map(Axis::Param).collect();
         for (decl_index, decl) in decls.iter().enumerate() {
-            if params.contains_key(decl.name) {
+            if used[decl_index].is_some() {
                 continue;
             }
             let Some(default) = &decl.default else {
@@ -399,16 +549,18 @@ impl Spec {
                     format!("required parameter missing ({})", describe_decl(decl)),
                 ));
             };
-            axes.push(ParamAxis {
+            axes.push(Axis::Param(ParamAxis {
                 name: decl.name.to_string(),
                 decl_index,
                 values: AxisValues::Const(default.clone()),
-            });
+            }));
         }
+        axes.extend(zip_axes);
+        axes.extend(sample_axis);
         let mut points: u64 = 1;
         for axis in &axes {
             points = points
-                .checked_mul(axis.values.len())
+                .checked_mul(axis.len())
                 .ok_or_else(|| too_many(u64::MAX, replicates, limits))?;
         }
         let rows = points
@@ -431,7 +583,7 @@ impl Spec {
 
     /// Number of parameter points (the product of the axis lengths).
     pub fn points(&self) -> u64 {
-        self.axes.iter().map(|a| a.values.len()).product()
+        self.axes.iter().map(Axis::len).product()
     }
 
     /// Number of result rows: points × replicates.
@@ -442,8 +594,28 @@ impl Spec {
     /// The normalized spec: every field explicit, defaults filled, in a fixed key order.
     pub fn normalized(&self) -> Json {
         let mut params = Map::new();
+        let mut zip = Vec::new();
+        let mut sample = None;
         for axis in &self.axes {
-            params.insert(axis.name.clone(), axis.values.to_json());
+            match axis {
+                Axis::Param(p) => {
+                    params.insert(p.name.clone(), p.values.to_json());
+                }
+                Axis::Zip(z) => {
+                    let group: Map<String, Json> = z
+                        .members
+                        .iter()
+                        .map(|(name, _, values)| {
+                            (
+                                name.clone(),
+                                Json::Array(values.iter().map(Value::to_json).collect()),
+                            )
+                        })
+                        .collect();
+                    zip.push(Json::Object(group));
+                }
+                Axis::Sample(s) => sample = Some(sample_json(s)),
+            }
         }
         let mut obj = Map::new();
         obj.insert("version".into(), Json::from(self.version));
@@ -453,6 +625,12 @@ impl Spec {
         obj.insert("replicates".into(), Json::from(self.replicates));
         obj.insert("shard_size".into(), Json::from(self.shard_size));
         obj.insert("params".into(), Json::Object(params));
+        if !zip.is_empty() {
+            obj.insert("zip".into(), Json::Array(zip));
+        }
+        if let Some(sample) = sample {
+            obj.insert("sample".into(), sample);
+        }
         Json::Object(obj)
     }
 
@@ -472,11 +650,11 @@ impl Spec {
     /// Mixed-radix decoding over the axes in spec order, last axis fastest: constant memory
     /// and time linear in the number of axes, whatever the size of the grid.
     pub fn decode(&self, index: u64) -> Vec<Value> {
-        let mut values = vec![Value::Bool(false); self.axes.len()];
+        let mut values = vec![Value::Bool(false); self.experiment.params().len()];
         let mut rest = index;
         for axis in self.axes.iter().rev() {
-            let radix = axis.values.len();
-            values[axis.decl_index] = axis.values.get(rest % radix);
+            let radix = axis.len();
+            axis.assign(rest % radix, &mut values);
             rest /= radix;
         }
         values
@@ -504,20 +682,104 @@ fn too_many(points: u64, replicates: u64, limits: &Limits) -> SpecError {
 }
 
 /// Parses spec text into a JSON document, keeping mapping order (it is the axis order).
+///
+/// YAML and TOML go through their own value types first so that NaN, infinities, dates and
+/// non-string keys are refused with the path where they appear, instead of silently
+/// becoming `null`.
 pub fn parse_document(text: &str, format: SpecFormat) -> Result<Json, SpecError> {
-    let parsed: Result<Json, String> = match format {
-        SpecFormat::Json => serde_json::from_str(text).map_err(|e| e.to_string()),
-        SpecFormat::Yaml => serde_norway::from_str(text).map_err(|e| e.to_string()),
-        SpecFormat::Toml => toml::from_str(text).map_err(|e| e.to_string()),
-    };
-    let name = match format {
-        SpecFormat::Json => "JSON",
-        SpecFormat::Yaml => "YAML",
-        SpecFormat::Toml => "TOML",
-    };
-    parsed.map_err(|e| {
-        let first_line = e.lines().next().unwrap_or("").trim().to_string();
+    let invalid = |name: &str, e: &dyn std::fmt::Display| {
+        let msg = e.to_string();
+        let first_line = msg.lines().next().unwrap_or("").trim().to_string();
         SpecError::new("", format!("not valid {name}: {first_line}"))
+    };
+    match format {
+        SpecFormat::Json => serde_json::from_str(text).map_err(|e| invalid("JSON", &e)),
+        SpecFormat::Yaml => {
+            let v: serde_norway::Value =
+                serde_norway::from_str(text).map_err(|e| invalid("YAML", &e))?;
+            yaml_to_json(v, "")
+        }
+        SpecFormat::Toml => {
+            let v: toml::Table = toml::from_str(text).map_err(|e| invalid("TOML", &e))?;
+            toml_to_json(toml::Value::Table(v), "")
+        }
+    }
+}
+
+fn child(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+fn finite(x: f64, path: &str) -> Result<Json, SpecError> {
+    serde_json::Number::from_f64(x)
+        .map(Json::Number)
+        .ok_or_else(|| SpecError::new(path, format!("{x} is not allowed: numbers must be finite")))
+}
+
+fn yaml_to_json(v: serde_norway::Value, path: &str) -> Result<Json, SpecError> {
+    use serde_norway::Value as Y;
+    Ok(match v {
+        Y::Null => Json::Null,
+        Y::Bool(b) => Json::Bool(b),
+        Y::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Json::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Json::from(u)
+            } else {
+                finite(n.as_f64().unwrap_or(f64::NAN), path)?
+            }
+        }
+        Y::String(s) => Json::String(s),
+        Y::Sequence(items) => Json::Array(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| yaml_to_json(item, &format!("{path}[{i}]")))
+                .collect::<Result<_, _>>()?,
+        ),
+        Y::Mapping(m) => {
+            let mut out = Map::new();
+            for (k, item) in m {
+                let Y::String(key) = k else {
+                    return Err(SpecError::new(path, "mapping keys must be strings"));
+                };
+                let p = child(path, &key);
+                out.insert(key, yaml_to_json(item, &p)?);
+            }
+            Json::Object(out)
+        }
+        Y::Tagged(_) => return Err(SpecError::new(path, "YAML tags are not allowed in a spec")),
+    })
+}
+
+fn toml_to_json(v: toml::Value, path: &str) -> Result<Json, SpecError> {
+    use toml::Value as T;
+    Ok(match v {
+        T::String(s) => Json::String(s),
+        T::Integer(i) => Json::from(i),
+        T::Float(x) => finite(x, path)?,
+        T::Boolean(b) => Json::Bool(b),
+        T::Datetime(_) => return Err(SpecError::new(path, "dates are not allowed in a spec")),
+        T::Array(items) => Json::Array(
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| toml_to_json(item, &format!("{path}[{i}]")))
+                .collect::<Result<_, _>>()?,
+        ),
+        T::Table(t) => {
+            let mut out = Map::new();
+            for (key, item) in t {
+                let p = child(path, &key);
+                out.insert(key, toml_to_json(item, &p)?);
+            }
+            Json::Object(out)
+        }
     })
 }
 
@@ -697,7 +959,7 @@ fn typed_scalar(v: &Json, decl: &ParamDecl, _path: &str) -> Option<Value> {
                 .map(|x| Value::Int(x as i64))
         }),
         (ValueType::Bool, Json::Bool(b)) => Some(Value::Bool(*b)),
-        (ValueType::Str, Json::String(s)) => Some(Value::Str(s.clone())),
+        (ValueType::Str, Json::String(s)) => Some(Value::Str(s.clone().into())),
         _ => None,
     }
 }
@@ -714,7 +976,7 @@ fn check_value(value: &Value, decl: &ParamDecl, path: &str) -> Result<(), SpecEr
             }
         }
         Value::Str(s) => {
-            if !decl.choices.is_empty() && !decl.choices.contains(&s.as_str()) {
+            if !decl.choices.is_empty() && !decl.choices.contains(&s.as_ref()) {
                 return Err(SpecError::new(
                     path,
                     format!("{s:?} is not one of {}", quoted(decl.choices)),
@@ -887,4 +1149,269 @@ fn parse_generator(
     check_value(&first, decl, path)?;
     check_value(&last, decl, path)?;
     Ok(values)
+}
+
+fn number_json(x: f64) -> Json {
+    serde_json::Number::from_f64(x).map_or(Json::Null, Json::Number)
+}
+
+fn sample_json(s: &Sample) -> Json {
+    let mut params = Map::new();
+    for dim in &s.dims {
+        let int = dim.ty == ValueType::Int;
+        let num = |x: f64| {
+            if int {
+                Json::from(x as i64)
+            } else {
+                number_json(x)
+            }
+        };
+        let dist = match &dim.dist {
+            Dist::Uniform(a, b) => serde_json::json!({"uniform": [num(*a), num(*b)]}),
+            Dist::LogUniform(a, b) => serde_json::json!({"loguniform": [num(*a), num(*b)]}),
+            Dist::Normal(m, sd) => {
+                serde_json::json!({"normal": [number_json(*m), number_json(*sd)]})
+            }
+            Dist::Choice(values) => {
+                serde_json::json!({"choice": values.iter().map(Value::to_json).collect::<Vec<_>>()})
+            }
+        };
+        params.insert(dim.name.clone(), dist);
+    }
+    let mut obj = Map::new();
+    obj.insert("method".into(), Json::from(s.method.name()));
+    obj.insert("n".into(), Json::from(s.n));
+    obj.insert("seed".into(), Json::from(s.seed));
+    if let Method::Sobol { scramble } = s.method {
+        obj.insert("scramble".into(), Json::Bool(scramble));
+    }
+    obj.insert("params".into(), Json::Object(params));
+    Json::Object(obj)
+}
+
+const SAMPLE_FIELDS: &[&str] = &["method", "n", "params", "scramble", "seed"];
+const SAMPLE_METHODS: &[&str] = &["random", "lhs", "sobol"];
+const DISTRIBUTIONS: &[&str] = &["uniform", "loguniform", "normal", "choice"];
+
+fn parse_sample(
+    v: &Json,
+    run_seed: u64,
+    decls: &[ParamDecl],
+    find: &dyn Fn(&str, &str) -> Result<usize, SpecError>,
+    claim: &mut dyn FnMut(usize, &str) -> Result<(), SpecError>,
+) -> Result<Sample, SpecError> {
+    let obj = v.as_object().ok_or_else(|| {
+        SpecError::new("sample", format!("expected a mapping, got {}", describe(v)))
+    })?;
+    for key in obj.keys() {
+        if !SAMPLE_FIELDS.contains(&key.as_str()) {
+            return Err(SpecError::new(
+                format!("sample.{key}"),
+                format!("unknown field; allowed: {}", SAMPLE_FIELDS.join(", ")),
+            ));
+        }
+    }
+    let method_name = match obj.get("method") {
+        Some(Json::String(m)) if SAMPLE_METHODS.contains(&m.as_str()) => m.as_str(),
+        Some(other) => {
+            return Err(SpecError::new(
+                "sample.method",
+                format!(
+                    "{} is not one of {}",
+                    describe(other),
+                    quoted(SAMPLE_METHODS)
+                ),
+            ));
+        }
+        None => return Err(SpecError::new("sample.method", "required field missing")),
+    };
+    let scramble = match obj.get("scramble") {
+        None => false,
+        Some(Json::Bool(b)) if method_name == "sobol" => *b,
+        Some(Json::Bool(_)) => {
+            return Err(SpecError::new(
+                "sample.scramble",
+                "only applies to method sobol",
+            ));
+        }
+        Some(other) => {
+            return Err(SpecError::new(
+                "sample.scramble",
+                format!("expected true/false, got {}", describe(other)),
+            ));
+        }
+    };
+    let method = match method_name {
+        "random" => Method::Random,
+        "lhs" => Method::Lhs,
+        _ => Method::Sobol { scramble },
+    };
+    let n = match obj.get("n") {
+        None => return Err(SpecError::new("sample.n", "required field missing")),
+        Some(v) => int_field(v, "sample.n", 1, 1 << 40)?,
+    };
+    let seed = match obj.get("seed") {
+        None => run_seed,
+        Some(v) => int_field(v, "sample.seed", 0, i64::MAX as u64)?,
+    };
+    let params = match obj.get("params") {
+        Some(Json::Object(m)) if !m.is_empty() => m,
+        Some(other) => {
+            return Err(SpecError::new(
+                "sample.params",
+                format!(
+                    "expected a non-empty mapping of parameter names to distributions, got {}",
+                    describe(other)
+                ),
+            ));
+        }
+        None => return Err(SpecError::new("sample.params", "required field missing")),
+    };
+    if matches!(method, Method::Sobol { .. }) && params.len() > SOBOL_DIMS {
+        return Err(SpecError::new(
+            "sample.params",
+            format!(
+                "sobol supports at most {SOBOL_DIMS} dimensions, got {}",
+                params.len()
+            ),
+        ));
+    }
+    let mut dims = Vec::with_capacity(params.len());
+    for (key, value) in params {
+        let path = format!("sample.params.{key}");
+        let decl_index = find(key, &path)?;
+        claim(decl_index, &path)?;
+        let decl = &decls[decl_index];
+        dims.push(SampleDim {
+            name: key.clone(),
+            decl_index,
+            ty: decl.ty,
+            dist: parse_dist(value, decl, &path)?,
+        });
+    }
+    Ok(Sample::new(method, n, seed, dims))
+}
+
+fn parse_dist(v: &Json, decl: &ParamDecl, path: &str) -> Result<Dist, SpecError> {
+    let (form, args) = match v.as_object() {
+        Some(m) if m.len() == 1 => m.iter().next().expect("one entry"),
+        _ => {
+            return Err(SpecError::new(
+                path,
+                format!(
+                    "expected a mapping with one of {}, got {}",
+                    DISTRIBUTIONS.join(", "),
+                    describe(v)
+                ),
+            ));
+        }
+    };
+    let fpath = format!("{path}.{form}");
+    if form == "choice" {
+        let AxisValues::List(values) = (match args {
+            Json::Array(items) => parse_list(items, decl, &fpath, &Limits::default())?,
+            other => {
+                return Err(SpecError::new(
+                    fpath,
+                    format!("expected a list, got {}", describe(other)),
+                ));
+            }
+        }) else {
+            unreachable!("parse_list returns a list")
+        };
+        return Ok(Dist::Choice(values));
+    }
+    if !DISTRIBUTIONS.contains(&form.as_str()) {
+        return Err(SpecError::new(
+            fpath,
+            format!(
+                "unknown distribution; allowed: {}",
+                DISTRIBUTIONS.join(", ")
+            ),
+        ));
+    }
+    let int = match decl.ty {
+        ValueType::Float => false,
+        ValueType::Int => true,
+        _ => {
+            return Err(SpecError::new(
+                fpath,
+                format!(
+                    "{form} needs a numeric parameter; {} is {}; use choice",
+                    decl.name,
+                    type_phrase(decl)
+                ),
+            ));
+        }
+    };
+    let pair = match args {
+        Json::Array(items) if items.len() == 2 => items,
+        other => {
+            return Err(SpecError::new(
+                fpath,
+                format!("expected a list of two numbers, got {}", describe(other)),
+            ));
+        }
+    };
+    let num = |i: usize| -> Result<f64, SpecError> {
+        pair[i].as_f64().filter(|x| x.is_finite()).ok_or_else(|| {
+            SpecError::new(
+                format!("{fpath}[{i}]"),
+                format!("expected a number, got {}", describe(&pair[i])),
+            )
+        })
+    };
+    let (a, b) = (num(0)?, num(1)?);
+    let check = |x: f64, what: &str| -> Result<(), SpecError> {
+        if decl.bounds.contains(x) {
+            Ok(())
+        } else {
+            Err(SpecError::new(
+                fpath.clone(),
+                format!("{what} {x} is outside the allowed range {}", decl.bounds),
+            ))
+        }
+    };
+    match form.as_str() {
+        "uniform" | "loguniform" => {
+            if a > b {
+                return Err(SpecError::new(fpath, format!("low {a} is above high {b}")));
+            }
+            if form == "loguniform" && a <= 0.0 {
+                return Err(SpecError::new(
+                    format!("{fpath}[0]"),
+                    format!("must be positive, got {a}"),
+                ));
+            }
+            if int && (a.fract() != 0.0 || b.fract() != 0.0) {
+                return Err(SpecError::new(
+                    fpath,
+                    format!(
+                        "{} is an integer parameter: low and high must be integers",
+                        decl.name
+                    ),
+                ));
+            }
+            check(a, "low")?;
+            check(b, "high")?;
+            Ok(if form == "uniform" {
+                Dist::Uniform(a, b)
+            } else {
+                Dist::LogUniform(a, b)
+            })
+        }
+        _ => {
+            if b <= 0.0 {
+                return Err(SpecError::new(
+                    format!("{fpath}[1]"),
+                    format!("standard deviation must be positive, got {b}"),
+                ));
+            }
+            // Draws are capped at NORMAL_Z_MAX standard deviations, so checking both caps
+            // against the bounds guarantees every drawn value is allowed.
+            check(a - NORMAL_Z_MAX * b, &format!("mean - {NORMAL_Z_MAX} sd ="))?;
+            check(a + NORMAL_Z_MAX * b, &format!("mean + {NORMAL_Z_MAX} sd ="))?;
+            Ok(Dist::Normal(a, b))
+        }
+    }
 }

@@ -120,7 +120,7 @@ impl TableBuilder {
                 (Data::Float(d), Value::Int(x)) => d.push(*x as f64),
                 (Data::Int(d), Value::Int(x)) => d.push(*x),
                 (Data::Bool(d), Value::Bool(x)) => d.push(*x),
-                (Data::Str(d), Value::Str(x)) => d.push(ByteArray::from(x.as_str())),
+                (Data::Str(d), Value::Str(x)) => d.push(ByteArray::from(x.as_ref())),
                 _ => return Err(mismatch(columns, i)),
             }
             n += 1;

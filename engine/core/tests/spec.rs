@@ -268,3 +268,169 @@ fn the_point_limit_counts_replicates_and_cannot_overflow() {
     let e = Spec::parse(huge, SpecFormat::Yaml, &reg, &Limits::default()).unwrap_err();
     assert!(e.message.contains("more than 1.8e19"), "{e}");
 }
+
+#[test]
+fn zip_groups_vary_together_as_one_axis() {
+    let s = yaml(
+        "experiment: toy\nparams:\n  n: [1, 2]\nzip:\n  - {x: [1, 2, 3], scale: [10, 20, 30]}\n",
+    )
+    .unwrap();
+    assert_eq!(s.points(), 6);
+    let got: Vec<(i64, f64, f64)> = (0..6)
+        .map(|i| {
+            let v = s.decode(i);
+            (
+                v[1].as_i64().unwrap(),
+                v[0].as_f64().unwrap(),
+                v[2].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, 1.0, 10.0),
+            (1, 2.0, 20.0),
+            (1, 3.0, 30.0),
+            (2, 1.0, 10.0),
+            (2, 2.0, 20.0),
+            (2, 3.0, 30.0)
+        ]
+    );
+    let again = parse(&s.canonical_json(), SpecFormat::Json).unwrap();
+    assert_eq!(again.content_hash(), s.content_hash());
+}
+
+#[test]
+fn samples_cross_the_grid_and_stay_within_their_distributions() {
+    let s = yaml(
+        "experiment: toy\nseed: 4\nparams:\n  flag: [true, false]\nsample:\n  method: lhs\n  n: 50\n  params:\n    x: {uniform: [-2, 2]}\n    scale: {loguniform: [0.01, 100]}\n    n: {uniform: [1, 6]}\n    mode: {choice: [fast, slow]}\n",
+    )
+    .unwrap();
+    assert_eq!(s.points(), 100);
+    for i in 0..100 {
+        let v = s.decode(i);
+        let x = v[0].as_f64().unwrap();
+        assert!((-2.0..=2.0).contains(&x));
+        assert!((1..=6).contains(&v[1].as_i64().unwrap()));
+        let scale = v[2].as_f64().unwrap();
+        assert!((0.01..=100.0).contains(&scale));
+        assert!(matches!(v[3].as_str(), Some("fast" | "slow")));
+        assert_eq!(v[4].as_bool(), Some(i < 50));
+    }
+    // The design is a function of the seed: the same spec decodes the same points.
+    let again = parse(&s.canonical_json(), SpecFormat::Json).unwrap();
+    assert_eq!(again.decode(37), s.decode(37));
+    let other = yaml(
+        "experiment: toy\nseed: 5\nsample: {method: random, n: 4, params: {x: {normal: [0, 1]}}}\n",
+    )
+    .unwrap();
+    let same_seed = yaml(
+        "experiment: toy\nseed: 5\nsample: {method: random, n: 4, params: {x: {normal: [0, 1]}}}\n",
+    )
+    .unwrap();
+    assert_eq!(other.decode(3), same_seed.decode(3));
+    let sobol = yaml(
+        "experiment: toy\nsample: {method: sobol, n: 8, params: {x: {uniform: [0, 1]}, scale: {uniform: [1, 2]}}}\n",
+    )
+    .unwrap();
+    assert_eq!(sobol.decode(2)[0], Value::Float(0.75));
+    assert_eq!(sobol.decode(2)[2], Value::Float(1.25));
+}
+
+#[test]
+fn issue_three_bad_input_is_rejected_with_the_field_path() {
+    let cases = [
+        (
+            "experiment: toy\nparams: {x: .nan}\n",
+            "params.x: NaN is not allowed",
+        ),
+        (
+            "experiment: toy\nparams: {x: [1, .inf]}\n",
+            "params.x[1]: inf is not allowed",
+        ),
+        (
+            "experiment: toy\nzip:\n  - {x: [1, 2], scale: [1, 2, 3]}\n",
+            "zip[0].scale: has 3 values but zip[0].x has 2",
+        ),
+        (
+            "experiment: toy\nparams: {x: 1}\nsample: {method: lhs, n: 4, params: {x: {uniform: [0, 1]}}}\n",
+            "sample.params.x: also set in params.x",
+        ),
+        (
+            "experiment: toy\nparams: {x: 1}\nzip: [{x: [1, 2]}]\n",
+            "zip[0].x: also set in params.x",
+        ),
+        (
+            "experiment: toy\nparams: {x: 1}\nsample: {method: lhs, n: 0, params: {scale: {uniform: [1, 2]}}}\n",
+            "sample.n: 0 is outside the allowed range",
+        ),
+        (
+            "experiment: toy\nsample: {method: grid, n: 4, params: {x: {uniform: [0, 1]}}}\n",
+            "sample.method: \"grid\" is not one of \"random\", \"lhs\", \"sobol\"",
+        ),
+        (
+            "experiment: toy\nsample: {method: lhs, n: 4, params: {x: {uniform: [0, 200]}}}\n",
+            "sample.params.x.uniform: high 200 is outside the allowed range [-100, 100]",
+        ),
+        (
+            "experiment: toy\nsample: {method: lhs, n: 4, params: {x: {normal: [95, 1]}}}\n",
+            "sample.params.x.normal: mean + 8.3 sd = 103.3 is outside",
+        ),
+        (
+            "experiment: toy\nsample: {method: lhs, n: 4, params: {x: 1, mode: {uniform: [0, 1]}}}\n",
+            "sample.params.x: expected a mapping with one of uniform, loguniform, normal, choice",
+        ),
+        (
+            "experiment: toy\nparams: {x: 1}\nsample: {method: lhs, n: 4, params: {mode: {uniform: [0, 1]}}}\n",
+            "sample.params.mode.uniform: uniform needs a numeric parameter",
+        ),
+        (
+            "experiment: toy\nparams: {x: 1}\nsample: {method: random, n: 4, params: {n: {uniform: [1, 2.5]}}}\n",
+            "sample.params.n.uniform: n is an integer parameter",
+        ),
+        (
+            "experiment: toy\nsample: {method: lhs, n: 4, scramble: true, params: {x: {uniform: [0, 1]}}}\n",
+            "sample.scramble: only applies to method sobol",
+        ),
+        (
+            "experiment: toy\nreplicates: -3\nparams: {x: 1}\n",
+            "replicates: -3 is outside",
+        ),
+        (
+            "experiment: toy\nparams: {x: 1, n: 2.5}\n",
+            "params.n: expected an integer or list, got 2.5",
+        ),
+        (
+            "experiment: toy\nparams: {x: 1, n: [1, 2.5]}\n",
+            "params.n[1]: expected an integer, got 2.5",
+        ),
+    ];
+    for (text, want) in cases {
+        let got = err(text);
+        assert!(
+            got.starts_with(want),
+            "spec {text:?}\n  got:  {got}\n  want: {want}..."
+        );
+    }
+    let toml_nan = parse(
+        "experiment = \"toy\"\n[params]\nx = nan\n",
+        SpecFormat::Toml,
+    )
+    .unwrap_err();
+    assert_eq!(toml_nan.path, "params.x");
+}
+
+#[test]
+fn oversized_specs_are_refused_before_parsing() {
+    let limits = Limits {
+        max_spec_bytes: 100,
+        ..Limits::default()
+    };
+    let text = format!(
+        "experiment: toy\nparams: {{x: [{}]}}\n",
+        vec!["1"; 60].join(", ")
+    );
+    let e = Spec::parse(&text, SpecFormat::Yaml, &common::registry(), &limits).unwrap_err();
+    assert!(e.message.contains("over the limit of 100 bytes"), "{e}");
+}

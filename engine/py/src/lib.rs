@@ -82,6 +82,34 @@ fn check_spec(text: &str, format: &str, max_rows: Option<u64>) -> PyResult<Strin
     .to_string())
 }
 
+/// Parameter values of points `start..start+count` of a spec (clipped to its size), as a
+/// JSON list of objects in declaration order.
+#[pyfunction]
+#[pyo3(signature = (text, format, start, count, max_rows=None))]
+fn preview_points(
+    text: &str,
+    format: &str,
+    start: u64,
+    count: u64,
+    max_rows: Option<u64>,
+) -> PyResult<String> {
+    let spec = parse_spec(text, format, max_rows).map_err(to_py_err)?;
+    let end = start.saturating_add(count).min(spec.points());
+    let names: Vec<&str> = spec.experiment.params().iter().map(|p| p.name).collect();
+    let rows: Vec<serde_json::Value> = (start.min(end)..end)
+        .map(|i| {
+            let values = spec.decode(i);
+            let mut row = serde_json::Map::new();
+            row.insert("point".into(), serde_json::Value::from(i));
+            for (name, v) in names.iter().zip(&values) {
+                row.insert((*name).to_string(), v.to_json());
+            }
+            serde_json::Value::Object(row)
+        })
+        .collect();
+    Ok(serde_json::Value::Array(rows).to_string())
+}
+
 /// A new run id: `YYYYMMDD-HHMMSS-xxxxxxxx` from the clock and `entropy`.
 #[pyfunction]
 fn new_run_id(entropy: u32) -> String {
@@ -196,7 +224,7 @@ mod _native {
     #[pymodule_export]
     use super::{
         RunControl, check_spec, create_run, experiments_json, new_run_id, open_run, pending_shards,
-        run_local,
+        preview_points, run_local,
     };
 
     #[pymodule_init]

@@ -4,6 +4,7 @@
 pub mod diag;
 pub mod gbm_option;
 pub mod reference;
+pub mod sir;
 
 use std::sync::Arc;
 use sweep_core::Registry;
@@ -13,6 +14,8 @@ pub fn registry() -> Registry {
     let mut r = Registry::new();
     r.register(Arc::new(gbm_option::GbmOption));
     r.register(Arc::new(diag::DiagSleep));
+    r.register(Arc::new(diag::DiagFail));
+    r.register(Arc::new(sir::Sir));
     r
 }
 
@@ -36,8 +39,11 @@ mod tests {
     #[test]
     fn registry_builds_and_lists() {
         let r = super::registry();
-        assert_eq!(r.names(), vec!["diag_sleep", "gbm_option"]);
+        assert_eq!(
+            r.names(),
+            vec!["diag_fail", "diag_sleep", "gbm_option", "sir"]
+        );
         let json = r.to_json();
-        assert_eq!(json[1]["params"][0]["name"], "s0");
+        assert_eq!(json[2]["params"][0]["name"], "s0");
     }
 }

@@ -39,7 +39,7 @@ const PARAMS: &[ParamDecl] = &[
     ParamDecl {
         name: "mode",
         ty: ValueType::Str,
-        default: Some(Value::Str(String::new())),
+        default: Some(Value::Str(std::borrow::Cow::Borrowed(""))),
         bounds: Bounds::ANY,
         choices: &["", "fast", "slow"],
         unit: "",
