@@ -13,11 +13,13 @@ __all__ = [
     "pending_shards",
     "preview_points",
     "run_local",
+    "spec_schema_json",
 ]
 
 ENGINE_VERSION: str
 
 def experiments_json() -> str: ...
+def spec_schema_json() -> str: ...
 def check_spec(text: str, format: str, max_rows: int | None = None) -> str: ...
 def new_run_id(entropy: int) -> str: ...
 def create_run(

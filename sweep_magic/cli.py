@@ -132,6 +132,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("experiments", help="list experiments, their parameters and metrics")
     p.add_argument("--json", action="store_true", help="print the registry as JSON")
 
+    sub.add_parser("schema", help="print the JSON Schema of a spec")
+
     p = sub.add_parser("validate", help="check a spec file without running it")
     p.add_argument("spec", help="spec file (.yaml, .json or .toml)")
     p.add_argument("--json", action="store_true", help="print the normalized spec as JSON")
@@ -152,6 +154,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "experiments":
             _print_experiments(args.json)
+            return 0
+        if args.command == "schema":
+            from . import _native
+
+            print(_native.spec_schema_json(), end="")
             return 0
         if args.command == "validate":
             return _validate(args)

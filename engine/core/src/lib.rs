@@ -14,6 +14,7 @@ pub mod math;
 pub mod rng;
 pub mod run;
 pub mod sample;
+pub mod schema;
 pub mod seed;
 mod sobol_table;
 pub mod spec;

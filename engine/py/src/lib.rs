@@ -68,6 +68,13 @@ fn experiments_json() -> String {
     registry().to_json().to_string()
 }
 
+/// The JSON Schema of a spec, generated from the registry (pretty JSON).
+#[pyfunction]
+fn spec_schema_json() -> String {
+    let schema = sweep_core::schema::spec_json_schema(registry(), &Limits::default());
+    serde_json::to_string_pretty(&schema).expect("schema serializes") + "\n"
+}
+
 /// Validates spec text; returns JSON with the normalized spec, its hash and its plan.
 #[pyfunction]
 #[pyo3(signature = (text, format, max_rows=None))]
@@ -224,7 +231,7 @@ mod _native {
     #[pymodule_export]
     use super::{
         RunControl, check_spec, create_run, experiments_json, new_run_id, open_run, pending_shards,
-        preview_points, run_local,
+        preview_points, run_local, spec_schema_json,
     };
 
     #[pymodule_init]
