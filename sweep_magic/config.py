@@ -16,6 +16,7 @@ __all__ = ["DEFAULT_ROOT", "Config", "load_config"]
 
 DEFAULT_ROOT = "./sweep-data"
 DEFAULT_MAX_POINTS = 10_000_000_000
+DEFAULT_MAX_SPEC_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Config:
     backend: str = "local"
     threads: int = 0
     max_points: int = DEFAULT_MAX_POINTS
+    max_spec_bytes: int = DEFAULT_MAX_SPEC_BYTES
     sources: dict[str, str] = field(default_factory=dict)
 
     def resolve_root(self, root: str | os.PathLike[str] | None) -> Path:
@@ -63,11 +65,12 @@ def load_config() -> Config:
     for key, env, minimum in (
         ("threads", "SWEEP_THREADS", 0),
         ("max_points", "SWEEP_MAX_POINTS", 1),
+        ("max_spec_bytes", "SWEEP_MAX_SPEC_BYTES", 1),
     ):
         parsed = _int_env(env, minimum)
         if parsed is not None:
             values[key] = parsed
             sources[key] = f"env:{env}"
-    for key in ("root", "backend", "threads", "max_points"):
+    for key in ("root", "backend", "threads", "max_points", "max_spec_bytes"):
         sources.setdefault(key, "default")
     return Config(sources=sources, **values)  # type: ignore[arg-type]

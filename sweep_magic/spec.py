@@ -62,8 +62,9 @@ class Spec:
         self._init(text, "json", max_points)
 
     def _init(self, text: str, fmt: str, max_points: int | None) -> None:
-        limit = max_points if max_points is not None else load_config().max_points
-        raw = json.loads(_native.check_spec(text, fmt, limit))
+        config = load_config()
+        limit = max_points if max_points is not None else config.max_points
+        raw = json.loads(_native.check_spec(text, fmt, limit, config.max_spec_bytes))
         self._checked = _Checked(raw["spec"], raw["hash"], raw["plan"])
         self._max_points = limit
 
@@ -78,7 +79,13 @@ class Spec:
     def from_file(cls, path: str | os.PathLike[str], *, max_points: int | None = None) -> Spec:
         """Reads a spec file; the format comes from its extension (YAML if unknown)."""
         p = Path(path)
+        limit = load_config().max_spec_bytes
         try:
+            if p.stat().st_size > limit:
+                raise SpecError(
+                    f"spec file {str(p)!r} is {p.stat().st_size} bytes, over the limit of "
+                    f"{limit} bytes (SWEEP_MAX_SPEC_BYTES)"
+                )
             text = p.read_text(encoding="utf-8")
         except OSError as exc:
             raise SpecError(f"cannot read spec file {str(p)!r}: {exc.strerror}") from None

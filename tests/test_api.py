@@ -181,3 +181,15 @@ def test_open_run_reads_a_finished_run(root: Path) -> None:
         sm.open_run("20000101-000000-00000000")
     with pytest.raises(sm.SpecError, match="run_id"):
         sm.open_run("../etc")
+
+
+def test_spec_size_limit_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SWEEP_MAX_SPEC_BYTES", "200")
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps({"experiment": "diag_sleep", "params": {"micros": list(range(100))}}))
+    with pytest.raises(sm.SpecError, match="over the limit of 200 bytes"):
+        sm.Spec.from_file(big)
+    with pytest.raises(sm.SpecError, match="over the limit of 200 bytes"):
+        sm.Spec({"experiment": "diag_sleep", "params": {"micros": list(range(100))}})

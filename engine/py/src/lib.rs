@@ -37,22 +37,25 @@ fn to_py_err(err: SweepError) -> PyErr {
     })
 }
 
-fn limits(max_rows: Option<u64>) -> Limits {
+fn limits(max_rows: Option<u64>, max_spec_bytes: Option<usize>) -> Limits {
     let mut l = Limits::default();
     if let Some(m) = max_rows {
         l.max_rows = m;
     }
+    if let Some(m) = max_spec_bytes {
+        l.max_spec_bytes = m;
+    }
     l
 }
 
-fn parse_spec(text: &str, format: &str, max_rows: Option<u64>) -> Result<Spec, SweepError> {
+fn parse_spec(text: &str, format: &str, limits: &Limits) -> Result<Spec, SweepError> {
     let fmt = SpecFormat::from_name(format).ok_or_else(|| {
         sweep_core::SpecError::new(
             "",
             format!("unknown spec format {format:?}; use json, yaml or toml"),
         )
     })?;
-    Ok(Spec::parse(text, fmt, registry(), &limits(max_rows))?)
+    Ok(Spec::parse(text, fmt, registry(), limits)?)
 }
 
 fn now_secs() -> u64 {
@@ -77,9 +80,14 @@ fn spec_schema_json() -> String {
 
 /// Validates spec text; returns JSON with the normalized spec, its hash and its plan.
 #[pyfunction]
-#[pyo3(signature = (text, format, max_rows=None))]
-fn check_spec(text: &str, format: &str, max_rows: Option<u64>) -> PyResult<String> {
-    let spec = parse_spec(text, format, max_rows).map_err(to_py_err)?;
+#[pyo3(signature = (text, format, max_rows=None, max_spec_bytes=None))]
+fn check_spec(
+    text: &str,
+    format: &str,
+    max_rows: Option<u64>,
+    max_spec_bytes: Option<usize>,
+) -> PyResult<String> {
+    let spec = parse_spec(text, format, &limits(max_rows, max_spec_bytes)).map_err(to_py_err)?;
     let plan = sweep_core::Plan::for_spec(&spec);
     Ok(serde_json::json!({
         "spec": spec.normalized(),
@@ -100,7 +108,7 @@ fn preview_points(
     count: u64,
     max_rows: Option<u64>,
 ) -> PyResult<String> {
-    let spec = parse_spec(text, format, max_rows).map_err(to_py_err)?;
+    let spec = parse_spec(text, format, &limits(max_rows, None)).map_err(to_py_err)?;
     let end = start.saturating_add(count).min(spec.points());
     let names: Vec<&str> = spec.experiment.params().iter().map(|p| p.name).collect();
     let rows: Vec<serde_json::Value> = (start.min(end)..end)
@@ -133,7 +141,7 @@ fn create_run(
     run_id: &str,
     max_rows: Option<u64>,
 ) -> PyResult<String> {
-    let spec = parse_spec(text, format, max_rows).map_err(to_py_err)?;
+    let spec = parse_spec(text, format, &limits(max_rows, None)).map_err(to_py_err)?;
     let store = LocalStore::new(root);
     let created_at = sweep_core::layout::rfc3339(now_secs());
     let run = Run::create(&store, spec, run_id, &created_at).map_err(to_py_err)?;
