@@ -7,6 +7,7 @@ CLI and the Lambda orchestrator accept and reject exactly the same specs.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,6 +37,22 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not a spec value")
 
 
+def _find_non_finite(value: Any, path: str) -> str | None:
+    """Path of the first NaN or infinity in a spec mapping, for a message naming it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    children: Any = ()
+    if isinstance(value, Mapping):
+        children = ((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        children = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    for child_path, child in children:
+        found = _find_non_finite(child, child_path)
+        if found is not None:
+            return found
+    return None
+
+
 @dataclass(frozen=True)
 class _Checked:
     normalized: dict[str, Any]
@@ -55,6 +72,9 @@ class Spec:
     def __init__(self, source: Mapping[str, Any], *, max_points: int | None = None) -> None:
         if not isinstance(source, Mapping):
             raise SpecError(f"a spec must be a mapping, got {type(source).__name__}")
+        bad = _find_non_finite(dict(source), "")
+        if bad is not None:
+            raise SpecError(f"{bad}: NaN and infinity are not allowed: numbers must be finite", bad)
         try:
             text = json.dumps(dict(source), default=_jsonable, allow_nan=False)
         except (TypeError, ValueError) as exc:

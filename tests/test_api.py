@@ -193,3 +193,9 @@ def test_spec_size_limit_from_the_environment(
         sm.Spec.from_file(big)
     with pytest.raises(sm.SpecError, match="over the limit of 200 bytes"):
         sm.Spec({"experiment": "diag_sleep", "params": {"micros": list(range(100))}})
+
+
+def test_nan_in_a_python_spec_names_its_path() -> None:
+    with pytest.raises(sm.SpecError) as info:
+        sm.Spec({"experiment": "gbm_option", "params": {"s0": 1, "strike": [1, float("nan")]}})
+    assert info.value.path == "params.strike[1]"
