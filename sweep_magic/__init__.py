@@ -21,7 +21,7 @@ from .errors import (
     SweepError,
 )
 from .experiments import Experiment, Metric, Param, experiments, get_experiment
-from .run import Run, open_run, run
+from .run import Run, RunStatus, open_run, resume, run, runs
 from .spec import Spec
 
 try:
@@ -39,6 +39,7 @@ __all__ = [
     "Run",
     "RunCancelledError",
     "RunNotFoundError",
+    "RunStatus",
     "Spec",
     "SpecError",
     "StorageError",
@@ -48,5 +49,7 @@ __all__ = [
     "get_experiment",
     "load_config",
     "open_run",
+    "resume",
     "run",
+    "runs",
 ]

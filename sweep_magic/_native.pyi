@@ -6,13 +6,17 @@ __all__ = [
     "ENGINE_VERSION",
     "RunControl",
     "check_spec",
+    "clear_cancel",
     "create_run",
     "experiments_json",
+    "list_runs",
     "new_run_id",
     "open_run",
     "pending_shards",
     "preview_points",
+    "request_cancel",
     "run_local",
+    "run_status",
     "spec_schema_json",
 ]
 
@@ -28,6 +32,10 @@ def create_run(
     root: str, text: str, format: str, run_id: str, max_rows: int | None = None
 ) -> str: ...
 def open_run(root: str, run_id: str) -> str: ...
+def run_status(root: str, run_id: str) -> str: ...
+def list_runs(root: str) -> str: ...
+def request_cancel(root: str, run_id: str) -> None: ...
+def clear_cancel(root: str, run_id: str) -> None: ...
 def pending_shards(root: str, run_id: str) -> list[int]: ...
 def preview_points(
     text: str, format: str, start: int, count: int, max_rows: int | None = None

@@ -11,9 +11,10 @@ import sys
 import time
 from collections.abc import Sequence
 
-from .errors import RunCancelledError, SpecError, SweepError
+from .config import load_config
+from .errors import BackendError, RunCancelledError, RunNotFoundError, SpecError, SweepError
 from .experiments import experiments
-from .run import Run, run
+from .run import Run, RunStatus, open_run, resume, run, runs
 from .spec import Spec
 
 __all__ = ["main"]
@@ -44,7 +45,7 @@ def _print_experiments(as_json: bool) -> None:
 
 
 def _summary(r: Run, elapsed: float) -> dict[str, object]:
-    counts = r.counts()
+    st = r.status()
     return {
         "run_id": r.run_id,
         "experiment": r.experiment,
@@ -54,8 +55,8 @@ def _summary(r: Run, elapsed: float) -> dict[str, object]:
         "points": r.plan["points"],
         "rows": r.plan["rows"],
         "shards": r.plan["shards"],
-        "rows_ok": counts["rows_ok"],
-        "rows_failed": counts["rows_failed"],
+        "rows_ok": st.rows_ok,
+        "rows_failed": st.rows_failed,
         "elapsed_s": round(elapsed, 3),
     }
 
@@ -71,11 +72,12 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     try:
-        handle.wait()
+        handle.wait(progress=not args.json and sys.stderr.isatty())
     except (KeyboardInterrupt, RunCancelledError):
-        done = handle.counts()["shards_done"]
+        done = handle.status().shards_done
         print(
-            f"interrupted: {done} of {spec.shards} shards finished and kept under {handle.root}",
+            f"interrupted: {done} of {spec.shards} shards finished and kept under {handle.root}; "
+            f"finish with: sweep resume {handle.run_id} --root {handle.root}",
             file=sys.stderr,
         )
         return 130
@@ -99,6 +101,61 @@ def _run(args: argparse.Namespace) -> int:
     if summary["rows_failed"]:
         print(f"failures: {summary['failures']}")
     print(f"manifest: {handle.run_dir / 'manifest.json'}")
+    return 0
+
+
+def _status_dict(st: RunStatus) -> dict[str, object]:
+    return {
+        "run_id": st.run_id,
+        "state": st.state,
+        "shards_total": st.shards_total,
+        "shards_done": st.shards_done,
+        "rows_total": st.rows_total,
+        "rows_ok": st.rows_ok,
+        "rows_failed": st.rows_failed,
+        "elapsed_s": st.elapsed_s,
+    }
+
+
+def _status(args: argparse.Namespace) -> int:
+    st = open_run(args.run_id, root=args.root).status()
+    if args.json:
+        print(json.dumps(_status_dict(st)))
+    else:
+        print(
+            f"{st.run_id}: {st.state}, {st.shards_done}/{st.shards_total} shards, "
+            f"{st.rows_ok} rows ok, {st.rows_failed} failed"
+        )
+    return 0
+
+
+def _runs(args: argparse.Namespace) -> int:
+    df = runs(root=args.root)
+    if args.json:
+        print(df.assign(created_at=df["created_at"].astype(str)).to_json(orient="records"))
+    elif df.empty:
+        print("no runs under", load_config().resolve_root(args.root))
+    else:
+        print(df.drop(columns=["spec_hash"]).to_string(index=False))
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    handle = resume(args.run_id, root=args.root, backend=args.backend, threads=args.threads)
+    try:
+        handle.wait(progress=sys.stderr.isatty())
+    except (KeyboardInterrupt, RunCancelledError):
+        print(f"interrupted again: {handle.status().shards_done} shards done", file=sys.stderr)
+        return 130
+    st = handle.status()
+    print(json.dumps(_status_dict(st)) if args.json else f"{st.run_id}: {st.state}")
+    return 0
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    handle = open_run(args.run_id, root=args.root)
+    handle.cancel()
+    print(f"cancel requested for {handle.run_id}; running shards stop before their next shard")
     return 0
 
 
@@ -145,6 +202,26 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
     p.add_argument("--rows", type=int, default=10, help="result rows to print (default 10)")
     p.add_argument("--json", action="store_true", help="print one JSON summary object")
+
+    p = sub.add_parser("status", help="progress of a run")
+    p.add_argument("run_id")
+    p.add_argument("--root", default=None, help="result root (default: SWEEP_ROOT or ./sweep-data)")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("runs", help="list runs under the root")
+    p.add_argument("--root", default=None, help="result root (default: SWEEP_ROOT or ./sweep-data)")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("resume", help="compute the shards of a run that have no marker")
+    p.add_argument("run_id")
+    p.add_argument("--root", default=None, help="result root (default: SWEEP_ROOT or ./sweep-data)")
+    p.add_argument("--backend", default=None, help="backend (default: SWEEP_BACKEND or local)")
+    p.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("cancel", help="ask a running run to stop")
+    p.add_argument("run_id")
+    p.add_argument("--root", default=None, help="result root (default: SWEEP_ROOT or ./sweep-data)")
     return parser
 
 
@@ -160,10 +237,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             print(_native.spec_schema_json(), end="")
             return 0
-        if args.command == "validate":
-            return _validate(args)
-        return _run(args)
-    except SpecError as exc:
+        commands = {
+            "validate": _validate,
+            "run": _run,
+            "status": _status,
+            "runs": _runs,
+            "resume": _resume,
+            "cancel": _cancel,
+        }
+        return commands[args.command](args)
+    except (SpecError, RunNotFoundError, BackendError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except SweepError as exc:

@@ -7,6 +7,8 @@ import os
 import secrets
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,9 +22,33 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-__all__ = ["Run", "open_run", "run"]
+__all__ = ["Run", "RunStatus", "open_run", "resume", "run", "runs"]
 
 _ARROW_TYPES = {"bigint": "int64", "double": "float64", "boolean": "bool_", "string": "string"}
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """Where a run stands, from its shard markers (and its live execution, if any)."""
+
+    run_id: str
+    #: ``running``, ``complete``, ``cancelled`` or ``incomplete`` (stopped, resumable).
+    state: str
+    shards_total: int
+    shards_done: int
+    #: Shards left without a marker because this handle's execution raised.
+    shards_failed: int
+    rows_total: int
+    rows_ok: int
+    rows_failed: int
+    elapsed_s: float
+    #: Estimated seconds to completion from this execution's rate so far (None if unknown).
+    eta_s: float | None
+
+    @property
+    def fraction_done(self) -> float:
+        """Shards done over shards total."""
+        return self.shards_done / self.shards_total if self.shards_total else 1.0
 
 
 class Run:
@@ -39,6 +65,7 @@ class Run:
         self.manifest = manifest
         self._execution = execution
         self._started = time.monotonic()
+        self._already_done = 0
 
     @property
     def run_id(self) -> str:
@@ -79,46 +106,101 @@ class Run:
         """Whether the execution started by this handle has finished."""
         return self._execution is None or self._execution.done()
 
-    def wait(self, timeout: float | None = None) -> Run:
+    def wait(self, timeout: float | None = None, *, progress: bool = False) -> Run:
         """Blocks until the run finishes (or ``timeout`` seconds pass).
 
-        Interrupting the wait (Ctrl-C) cancels the run: no new point starts, finished shards
-        are kept, and ``KeyboardInterrupt`` propagates.
+        ``progress=True`` shows a tqdm bar over shards (a widget in notebooks). Interrupting
+        the wait (Ctrl-C, "interrupt kernel") cancels the run: no new row starts, finished
+        shards are kept, and ``KeyboardInterrupt`` propagates; ``sm.resume`` finishes it.
         """
         if self._execution is None:
             return self
+        bar = self._progress_bar() if progress else None
         try:
-            self._execution.wait(timeout)
+            deadline = None if timeout is None else time.monotonic() + timeout
+            step = 0.2 if bar is not None else timeout
+            while not self._execution.wait(step):
+                if bar is not None:
+                    bar.update(self._shards_done_live() - bar.n)
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
         except KeyboardInterrupt:
             self._execution.cancel()
             self._execution.wait()
             raise
+        finally:
+            if bar is not None:
+                bar.update(self._shards_done_live() - bar.n)
+                bar.close()
         if self._execution.done() and self._execution.cancelled:
             raise RunCancelledError(
-                f"run {self.run_id} was cancelled; finished shards are kept under {self.root}"
+                f"run {self.run_id} was cancelled; finished shards are kept under {self.root}; "
+                f"sm.resume({self.run_id!r}) finishes it"
             )
         return self
 
+    def _shards_done_live(self) -> int:
+        assert self._execution is not None
+        return self._already_done + self._execution.progress().shards_done
+
+    def _progress_bar(self) -> Any:
+        from tqdm.auto import tqdm
+
+        return tqdm(
+            total=self.plan["shards"],
+            initial=self._already_done,
+            desc=f"{self.experiment} {self.run_id}",
+            unit="shard",
+        )
+
     def cancel(self) -> None:
-        """Stops the run before its next point. Finished shards are kept."""
+        """Stops the run before its next row, here and in any other process running it.
+
+        Finished shards are kept; ``sm.resume(run_id)`` computes the rest.
+        """
+        _native.request_cancel(str(self.root), self.run_id)
         if self._execution is not None:
             self._execution.cancel()
 
-    def counts(self) -> dict[str, int]:
-        """Shards done and rows written so far, read from the shard markers."""
-        shards = rows_ok = rows_failed = 0
-        markers = self.run_dir / "shards"
-        for marker in markers.glob("*.json") if markers.is_dir() else []:
-            m = json.loads(marker.read_text())
-            shards += 1
-            rows_ok += int(m["rows_ok"])
-            rows_failed += int(m["rows_failed"])
-        return {
-            "shards_total": self.plan["shards"],
-            "shards_done": shards,
-            "rows_ok": rows_ok,
-            "rows_failed": rows_failed,
-        }
+    def status(self) -> RunStatus:
+        """Shards and rows done so far, elapsed time and an estimate of the time remaining."""
+        raw = json.loads(_native.run_status(str(self.root), self.run_id))
+        execution = self._execution
+        running = execution is not None and not execution.done()
+        failed = 0
+        if execution is not None and not running and execution.error is not None:
+            failed = raw["shards_total"] - raw["shards_done"]
+        if raw["shards_done"] == raw["shards_total"]:
+            state = "complete"
+        elif running:
+            state = "running"
+        elif raw["cancel_requested"] or (execution is not None and execution.cancelled):
+            state = "cancelled"
+        else:
+            state = "incomplete"
+        if execution is not None:
+            elapsed = time.monotonic() - self._started
+        else:
+            created = datetime.fromisoformat(self.manifest["created_at"].replace("Z", "+00:00"))
+            elapsed = (datetime.now(UTC) - created).total_seconds()
+        done_here = raw["shards_done"] - self._already_done
+        eta = None
+        if state == "complete":
+            eta = 0.0
+        elif state == "running" and done_here > 0:
+            eta = elapsed / done_here * (raw["shards_total"] - raw["shards_done"])
+        return RunStatus(
+            run_id=self.run_id,
+            state=state,
+            shards_total=raw["shards_total"],
+            shards_done=raw["shards_done"],
+            shards_failed=failed,
+            rows_total=raw["rows_total"],
+            rows_ok=raw["rows_ok"],
+            rows_failed=raw["rows_failed"],
+            elapsed_s=round(elapsed, 3),
+            eta_s=None if eta is None else round(eta, 3),
+        )
 
     def _read(self, folder: Path, table: str) -> pa.Table:
         import pyarrow as pa
@@ -192,6 +274,78 @@ def run(
     )
     execution = chosen.submit(root_path, run_id, None)
     return Run(root_path, manifest, execution)
+
+
+def resume(
+    run_id: str,
+    root: str | os.PathLike[str] | None = None,
+    backend: str | None = None,
+    *,
+    threads: int | None = None,
+) -> Run:
+    """Continues run ``run_id``: computes only the shards without a success marker.
+
+    Withdraws any cancel request first. Because every row is a function of the spec alone,
+    the finished run is identical to one that was never interrupted.
+    """
+    config = load_config()
+    root_path = config.resolve_root(root)
+    manifest = json.loads(_native.open_run(str(root_path), run_id))
+    _native.clear_cancel(str(root_path), run_id)
+    chosen = get_backend(backend or config.backend)
+    if threads is not None and hasattr(chosen, "threads"):
+        chosen.threads = config.resolve_threads(threads)
+    pending = _native.pending_shards(str(root_path), run_id)
+    handle = Run(root_path, manifest, chosen.submit(root_path, run_id, pending))
+    handle._already_done = manifest["plan"]["shards"] - len(pending)
+    return handle
+
+
+_RUNS_COLUMNS = [
+    "run_id",
+    "experiment",
+    "name",
+    "created_at",
+    "points",
+    "rows",
+    "shards",
+    "shards_done",
+    "rows_ok",
+    "rows_failed",
+    "state",
+    "spec_hash",
+]
+
+
+def runs(root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+    """Every run under the root, oldest first: one row per manifest with its progress."""
+    import pandas as pd
+
+    root_path = load_config().resolve_root(root)
+    rows = []
+    for entry in json.loads(_native.list_runs(str(root_path))):
+        m, st = entry["manifest"], entry["status"]
+        if st["shards_done"] == st["shards_total"]:
+            state = "complete"
+        else:
+            state = "cancelled" if st["cancel_requested"] else "incomplete"
+        rows.append(
+            {
+                "run_id": m["run_id"],
+                "experiment": m["experiment"],
+                "name": m["name"],
+                "created_at": pd.Timestamp(m["created_at"]),
+                "points": m["plan"]["points"],
+                "rows": m["plan"]["rows"],
+                "shards": st["shards_total"],
+                "shards_done": st["shards_done"],
+                "rows_ok": st["rows_ok"],
+                "rows_failed": st["rows_failed"],
+                "state": state,
+                "spec_hash": m["spec_hash"],
+            }
+        )
+    return pd.DataFrame(rows, columns=_RUNS_COLUMNS)
 
 
 def open_run(run_id: str, root: str | os.PathLike[str] | None = None) -> Run:

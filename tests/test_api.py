@@ -98,8 +98,9 @@ def test_failures_are_captured_and_every_row_lands_exactly_once(root: Path) -> N
     assert kinds == {"error": ["requested"], "nan": ["non_finite"], "panic": ["panic"]}
     assert failed.loc[failed.error_kind == "panic", "message"].str.contains("panic").all()
     assert not failed["fail_rate"].eq(0.0).any()
-    counts = run.counts()
-    assert (counts["rows_ok"], counts["rows_failed"]) == (len(ok), len(failed))
+    status = run.status()
+    assert (status.rows_ok, status.rows_failed) == (len(ok), len(failed))
+    assert status.state == "complete"
 
 
 def test_root_comes_from_argument_then_env_then_default(

@@ -52,6 +52,11 @@ class Execution(Protocol):
         """Whether cancellation was asked for."""
         ...
 
+    @property
+    def error(self) -> BaseException | None:
+        """The exception the execution ended with, if any."""
+        ...
+
 
 class Backend(Protocol):
     """Computes shards of a run whose manifest already exists under ``root``."""

@@ -68,6 +68,10 @@ class LocalExecution:
     def cancelled(self) -> bool:
         return self._control.cancelled
 
+    @property
+    def error(self) -> BaseException | None:
+        return self._error
+
     def progress(self) -> Progress:
         c = self._control
         return Progress(c.shards_done, c.rows_ok, c.rows_failed)

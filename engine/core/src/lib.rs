@@ -25,6 +25,6 @@ pub use error::{Result, SpecError, SweepError};
 pub use experiment::{
     Bound, Bounds, Experiment, KernelError, MetricDecl, ParamDecl, Registry, Value, ValueType,
 };
-pub use run::{Manifest, Plan, Run, RunControl, RunReport, ShardMarker};
+pub use run::{Manifest, Plan, Run, RunControl, RunReport, RunStatus, ShardMarker};
 pub use spec::{Limits, Spec, SpecFormat};
 pub use store::{LocalStore, Store};

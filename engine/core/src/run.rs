@@ -207,6 +207,39 @@ impl Run {
             .collect())
     }
 
+    /// Progress read from the shard markers (and the cancel request, if any).
+    pub fn status(&self, store: &dyn Store) -> Result<RunStatus> {
+        let prefix = self.keys.markers_prefix();
+        let mut status = RunStatus {
+            shards_total: self.plan().shards,
+            rows_total: self.plan().rows,
+            cancel_requested: store.exists(&self.keys.cancel())?,
+            ..RunStatus::default()
+        };
+        for key in store.list(&prefix)? {
+            let Some(bytes) = store.get(&key)? else {
+                continue;
+            };
+            let marker: ShardMarker = serde_json::from_slice(&bytes)
+                .map_err(|e| SweepError::Corrupt(format!("{key}: {e}")))?;
+            status.shards_done += 1;
+            status.rows_ok += marker.rows_ok;
+            status.rows_failed += marker.rows_failed;
+            status.compute_ms += marker.elapsed_ms;
+        }
+        Ok(status)
+    }
+
+    /// Asks every process running this run to stop before its next shard.
+    pub fn request_cancel(&self, store: &dyn Store) -> Result<()> {
+        store.put(&self.keys.cancel(), b"cancel requested\n")
+    }
+
+    /// Withdraws a cancel request (before a resume).
+    pub fn clear_cancel(&self, store: &dyn Store) -> Result<()> {
+        store.delete(&self.keys.cancel())
+    }
+
     /// Shards without a marker, in order.
     pub fn pending_shards(&self, store: &dyn Store) -> Result<Vec<u64>> {
         let done: std::collections::HashSet<u64> = self.done_shards(store)?.into_iter().collect();
@@ -313,6 +346,20 @@ impl Run {
                         }
                         let i = next.fetch_add(1, Ordering::Relaxed) as usize;
                         let Some(&shard) = shards.get(i) else { return };
+                        // A cancel request may come from another process (`sweep cancel`):
+                        // look for it before starting each shard.
+                        match store.exists(&self.keys.cancel()) {
+                            Ok(true) => {
+                                control.cancel();
+                                return;
+                            }
+                            Ok(false) => {}
+                            Err(e) => {
+                                stop.store(true, Ordering::Relaxed);
+                                first_error.lock().expect("not poisoned").get_or_insert(e);
+                                return;
+                            }
+                        }
                         if let Err(e) = self.execute_shard(store, shard, control) {
                             stop.store(true, Ordering::Relaxed);
                             first_error.lock().expect("not poisoned").get_or_insert(e);
@@ -430,6 +477,25 @@ impl RunControl {
             .fetch_add(marker.rows_failed, Ordering::Relaxed);
         self.shards_done.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// A run's progress, aggregated from its shard markers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RunStatus {
+    /// Shards in the plan.
+    pub shards_total: u64,
+    /// Shards with a marker.
+    pub shards_done: u64,
+    /// Rows in the plan.
+    pub rows_total: u64,
+    /// Rows in results.
+    pub rows_ok: u64,
+    /// Rows in failures.
+    pub rows_failed: u64,
+    /// Sum of the shards' compute times, in milliseconds.
+    pub compute_ms: u64,
+    /// Whether a cancel request is present.
+    pub cancel_requested: bool,
 }
 
 /// What [`Run::execute_shards`] did.

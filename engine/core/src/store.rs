@@ -20,6 +20,8 @@ pub trait Store: Send + Sync {
     fn exists(&self, key: &str) -> Result<bool> {
         Ok(self.get(key)?.is_some())
     }
+    /// Removes the object at `key`; removing a missing object is not an error.
+    fn delete(&self, key: &str) -> Result<()>;
 }
 
 /// A [`Store`] over a local folder. Writes go to a temporary file in the same folder and are
@@ -138,6 +140,14 @@ impl Store for LocalStore {
 
     fn exists(&self, key: &str) -> Result<bool> {
         Ok(self.path(key)?.is_file())
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        match fs::remove_file(self.path(key)?) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(SweepError::storage(key, e)),
+        }
     }
 }
 

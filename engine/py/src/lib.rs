@@ -163,6 +163,51 @@ fn pending_shards(root: &str, run_id: &str) -> PyResult<Vec<u64>> {
     run.pending_shards(&store).map_err(to_py_err)
 }
 
+/// Progress of run `run_id` under `root`, aggregated from its shard markers (JSON).
+#[pyfunction]
+fn run_status(root: &str, run_id: &str) -> PyResult<String> {
+    let store = LocalStore::new(root);
+    let run = Run::open(&store, run_id, registry()).map_err(to_py_err)?;
+    let status = run.status(&store).map_err(to_py_err)?;
+    Ok(serde_json::to_string(&status).expect("status serializes"))
+}
+
+/// Every run under `root`: a JSON list of `{manifest, status}`, oldest first.
+#[pyfunction]
+fn list_runs(root: &str) -> PyResult<String> {
+    let store = LocalStore::new(root);
+    let mut out = Vec::new();
+    let keys = sweep_core::Store::list(&store, "runs/").map_err(to_py_err)?;
+    for key in keys {
+        let Some(run_id) = key
+            .strip_prefix("runs/")
+            .and_then(|k| k.strip_suffix("/manifest.json"))
+        else {
+            continue;
+        };
+        let run = Run::open(&store, run_id, registry()).map_err(to_py_err)?;
+        let status = run.status(&store).map_err(to_py_err)?;
+        out.push(serde_json::json!({"manifest": run.manifest, "status": status}));
+    }
+    Ok(serde_json::Value::Array(out).to_string())
+}
+
+/// Requests cancellation of run `run_id` (seen by every process running it).
+#[pyfunction]
+fn request_cancel(root: &str, run_id: &str) -> PyResult<()> {
+    let store = LocalStore::new(root);
+    let run = Run::open(&store, run_id, registry()).map_err(to_py_err)?;
+    run.request_cancel(&store).map_err(to_py_err)
+}
+
+/// Withdraws a cancel request of run `run_id` (before resuming it).
+#[pyfunction]
+fn clear_cancel(root: &str, run_id: &str) -> PyResult<()> {
+    let store = LocalStore::new(root);
+    let run = Run::open(&store, run_id, registry()).map_err(to_py_err)?;
+    run.clear_cancel(&store).map_err(to_py_err)
+}
+
 /// Cancellation flag and live counters shared with a running run.
 #[pyclass(frozen, module = "sweep_magic._native")]
 struct RunControl {
@@ -238,8 +283,9 @@ fn run_local(
 mod _native {
     #[pymodule_export]
     use super::{
-        RunControl, check_spec, create_run, experiments_json, new_run_id, open_run, pending_shards,
-        preview_points, run_local, spec_schema_json,
+        RunControl, check_spec, clear_cancel, create_run, experiments_json, list_runs, new_run_id,
+        open_run, pending_shards, preview_points, request_cancel, run_local, run_status,
+        spec_schema_json,
     };
 
     #[pymodule_init]
