@@ -21,6 +21,7 @@ from .errors import (
     SweepError,
 )
 from .experiments import Experiment, Metric, Param, experiments, get_experiment
+from .query import QueryError, query
 from .run import Run, RunStatus, open_run, resume, run, runs
 from .spec import Spec
 
@@ -36,6 +37,7 @@ __all__ = [
     "Experiment",
     "Metric",
     "Param",
+    "QueryError",
     "Run",
     "RunCancelledError",
     "RunNotFoundError",
@@ -49,6 +51,7 @@ __all__ = [
     "get_experiment",
     "load_config",
     "open_run",
+    "query",
     "resume",
     "run",
     "runs",

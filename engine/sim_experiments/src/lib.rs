@@ -3,6 +3,7 @@
 
 pub mod diag;
 pub mod gbm_option;
+pub mod ising2d;
 pub mod mmc_queue;
 pub mod reference;
 pub mod sir;
@@ -16,6 +17,7 @@ pub fn registry() -> Registry {
     r.register(Arc::new(gbm_option::GbmOption));
     r.register(Arc::new(diag::DiagSleep));
     r.register(Arc::new(diag::DiagFail));
+    r.register(Arc::new(ising2d::Ising2d));
     r.register(Arc::new(mmc_queue::MmcQueue));
     r.register(Arc::new(sir::Sir));
     r
@@ -43,7 +45,14 @@ mod tests {
         let r = super::registry();
         assert_eq!(
             r.names(),
-            vec!["diag_fail", "diag_sleep", "gbm_option", "mmc_queue", "sir"]
+            vec![
+                "diag_fail",
+                "diag_sleep",
+                "gbm_option",
+                "ising2d",
+                "mmc_queue",
+                "sir"
+            ]
         );
         let json = r.to_json();
         assert_eq!(json[2]["params"][0]["name"], "s0");

@@ -1,0 +1,138 @@
+"""SQL over run results, written in Athena's (Trino) dialect and run locally on DuckDB.
+
+The local catalog mirrors the cloud one, so the same SQL text runs on both:
+
+- ``results_<experiment>``: successful rows of every run, with partition column ``run_id``;
+- ``failures_<experiment>``: failed rows (``error_kind``, ``message``), same partitioning;
+- ``runs``: one row per run manifest.
+
+Queries are translated from Trino to DuckDB by sqlglot. Tables are bound to the Parquet files
+through DuckDB's relation API, so no path or user value is ever spliced into SQL text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import _native
+from .config import load_config
+from .errors import SweepError
+from .experiments import experiments
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+
+__all__ = ["QueryError", "query"]
+
+_DUCK_TYPES = {"bigint": "BIGINT", "double": "DOUBLE", "boolean": "BOOLEAN", "string": "VARCHAR"}
+
+
+class QueryError(SweepError):
+    """The SQL does not parse, names an unknown table, or fails to run."""
+
+
+def _columns(kind: str, experiment: str) -> list[tuple[str, str]]:
+    exp = next(e for e in experiments() if e.name == experiment)
+    cols = [("point", "bigint"), ("replicate", "bigint")]
+    cols += [(p.name, {"float": "double", "int": "bigint", "bool": "boolean"}.get(p.type, "string"))
+             for p in exp.params]
+    if kind == "results":
+        cols += [(m.name, {"float": "double", "int": "bigint", "bool": "boolean"}.get(m.type, "string"))
+                 for m in exp.metrics]
+        cols += [("seed", "bigint"), ("duration_us", "bigint")]
+    else:
+        cols += [("seed", "bigint"), ("error_kind", "string"), ("message", "string"),
+                 ("duration_us", "bigint")]
+    return [*cols, ("run_id", "string")]
+
+
+def _bind_table(con: duckdb.DuckDBPyConnection, root: Path, kind: str, experiment: str) -> None:
+    name = f"{kind}_{experiment}"
+    folder = root / kind / experiment
+    files = sorted(folder.glob("run_id=*/part-*.parquet"))
+    if files:
+        rel = con.read_parquet(
+            [str(f) for f in files], hive_partitioning=True, hive_types={"run_id": "VARCHAR"}
+        )
+    else:
+        # No data yet: an empty table with the declared columns, so queries still plan.
+        cols = ", ".join(f"CAST(NULL AS {_DUCK_TYPES[t]}) AS {c}" for c, t in _columns(kind, experiment))
+        rel = con.sql(f"SELECT {cols} WHERE false")  # noqa: S608 - identifiers from the registry
+    rel.create_view(name)
+
+
+def _runs_frame(root: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    from .run import runs
+
+    df = runs(root)
+    specs = {
+        e["manifest"]["run_id"]: json.dumps(e["manifest"]["spec"])
+        for e in json.loads(_native.list_runs(str(root)))
+    }
+    df["spec"] = df["run_id"].map(specs).astype("string")
+    df["created_at"] = pd.to_datetime(df["created_at"], utc=True).dt.tz_localize(None)
+    return df
+
+
+def _translate(sql: str) -> tuple[str, set[str]]:
+    import sqlglot
+    from sqlglot import exp
+    from sqlglot.errors import ParseError
+
+    try:
+        trees = sqlglot.parse(sql, read="trino")
+    except ParseError as err:
+        first = err.errors[0] if err.errors else {}
+        where = f"line {first.get('line', '?')}, column {first.get('col', '?')}"
+        near = (first.get("start_context", "") + first.get("highlight", "")).strip()
+        raise QueryError(
+            f"SQL does not parse at {where} (near {near!r}): {first.get('description', err)}"
+        ) from None
+    trees = [t for t in trees if t is not None]
+    if len(trees) != 1:
+        raise QueryError(f"expected one SQL statement, got {len(trees)}")
+    tree = trees[0]
+    ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
+    tables = {t.name for t in tree.find_all(exp.Table)} - ctes
+    return tree.sql(dialect="duckdb"), tables
+
+
+def query(sql: str, root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+    """Runs Athena-dialect ``sql`` over the runs under ``root`` and returns a DataFrame.
+
+    >>> sm.query("SELECT run_id, avg(price) FROM results_gbm_option GROUP BY 1")  # doctest: +SKIP
+    """
+    import duckdb
+
+    root_path = load_config().resolve_root(root)
+    duck_sql, tables = _translate(sql)
+    known = {e.name for e in experiments()}
+    available = sorted(
+        [f"{k}_{e}" for e in known for k in ("results", "failures")] + ["runs"]
+    )
+    con = duckdb.connect(":memory:")
+    try:
+        for table in sorted(tables):
+            kind, _, experiment = table.partition("_")
+            if table == "runs":
+                con.register("runs", _runs_frame(root_path))
+            elif kind in ("results", "failures") and experiment in known:
+                _bind_table(con, root_path, kind, experiment)
+            else:
+                raise QueryError(
+                    f"unknown table {table!r}; available: {', '.join(available)}"
+                )
+        try:
+            result: Any = con.execute(duck_sql).df()
+        except duckdb.Error as err:
+            message = str(err).splitlines()[0]
+            raise QueryError(f"query failed: {message}") from None
+        return result
+    finally:
+        con.close()
