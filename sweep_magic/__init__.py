@@ -14,6 +14,7 @@ from .config import Config, load_config
 from .errors import (
     BackendError,
     CorruptRunError,
+    QueryError,
     RunCancelledError,
     RunNotFoundError,
     SpecError,
@@ -21,7 +22,7 @@ from .errors import (
     SweepError,
 )
 from .experiments import Experiment, Metric, Param, experiments, get_experiment
-from .query import QueryError, query
+from .query import query
 from .run import Run, RunStatus, open_run, resume, run, runs
 from .spec import Spec
 

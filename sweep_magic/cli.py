@@ -12,7 +12,14 @@ import time
 from collections.abc import Sequence
 
 from .config import load_config
-from .errors import BackendError, RunCancelledError, RunNotFoundError, SpecError, SweepError
+from .errors import (
+    BackendError,
+    QueryError,
+    RunCancelledError,
+    RunNotFoundError,
+    SpecError,
+    SweepError,
+)
 from .experiments import experiments
 from .run import Run, RunStatus, open_run, resume, run, runs
 from .spec import Spec
@@ -159,6 +166,19 @@ def _cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+def _query(args: argparse.Namespace) -> int:
+    from .query import query
+
+    df = query(args.sql, root=args.root)
+    if args.format == "csv":
+        print(df.to_csv(index=False), end="")
+    elif args.format == "json":
+        print(df.to_json(orient="records", date_format="iso"))
+    else:
+        print(df.to_string(index=False, max_rows=args.max_rows))
+    return 0
+
+
 def _validate(args: argparse.Namespace) -> int:
     spec = Spec.from_file(args.spec)
     if args.json:
@@ -219,6 +239,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("query", help="run Athena-dialect SQL over the results (DuckDB locally)")
+    p.add_argument("sql", help='e.g. "SELECT run_id, count(*) FROM results_gbm_option GROUP BY 1"')
+    p.add_argument("--root", default=None, help="result root (default: SWEEP_ROOT or ./sweep-data)")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--max-rows", type=int, default=60, help="rows shown in table format")
+
     p = sub.add_parser("cancel", help="ask a running run to stop")
     p.add_argument("run_id")
     p.add_argument("--root", default=None, help="result root (default: SWEEP_ROOT or ./sweep-data)")
@@ -244,9 +270,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "runs": _runs,
             "resume": _resume,
             "cancel": _cancel,
+            "query": _query,
         }
         return commands[args.command](args)
-    except (SpecError, RunNotFoundError, BackendError) as exc:
+    except (SpecError, RunNotFoundError, BackendError, QueryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except SweepError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "BackendError",
     "CorruptRunError",
+    "QueryError",
     "RunCancelledError",
     "RunNotFoundError",
     "SpecError",
@@ -51,3 +52,7 @@ class CorruptRunError(SweepError):
 
 class BackendError(SweepError):
     """A backend is unknown, unavailable, or failed while running shards."""
+
+
+class QueryError(SweepError):
+    """SQL that does not parse, names an unknown table, or fails to run."""

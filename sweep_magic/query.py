@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import _native
 from .config import load_config
-from .errors import SweepError
+from .errors import QueryError
 from .experiments import experiments
 
 if TYPE_CHECKING:
@@ -31,22 +31,26 @@ __all__ = ["QueryError", "query"]
 _DUCK_TYPES = {"bigint": "BIGINT", "double": "DOUBLE", "boolean": "BOOLEAN", "string": "VARCHAR"}
 
 
-class QueryError(SweepError):
-    """The SQL does not parse, names an unknown table, or fails to run."""
-
-
 def _columns(kind: str, experiment: str) -> list[tuple[str, str]]:
     exp = next(e for e in experiments() if e.name == experiment)
     cols = [("point", "bigint"), ("replicate", "bigint")]
-    cols += [(p.name, {"float": "double", "int": "bigint", "bool": "boolean"}.get(p.type, "string"))
-             for p in exp.params]
+    cols += [
+        (p.name, {"float": "double", "int": "bigint", "bool": "boolean"}.get(p.type, "string"))
+        for p in exp.params
+    ]
     if kind == "results":
-        cols += [(m.name, {"float": "double", "int": "bigint", "bool": "boolean"}.get(m.type, "string"))
-                 for m in exp.metrics]
+        cols += [
+            (m.name, {"float": "double", "int": "bigint", "bool": "boolean"}.get(m.type, "string"))
+            for m in exp.metrics
+        ]
         cols += [("seed", "bigint"), ("duration_us", "bigint")]
     else:
-        cols += [("seed", "bigint"), ("error_kind", "string"), ("message", "string"),
-                 ("duration_us", "bigint")]
+        cols += [
+            ("seed", "bigint"),
+            ("error_kind", "string"),
+            ("message", "string"),
+            ("duration_us", "bigint"),
+        ]
     return [*cols, ("run_id", "string")]
 
 
@@ -55,13 +59,15 @@ def _bind_table(con: duckdb.DuckDBPyConnection, root: Path, kind: str, experimen
     folder = root / kind / experiment
     files = sorted(folder.glob("run_id=*/part-*.parquet"))
     if files:
-        rel = con.read_parquet(
-            [str(f) for f in files], hive_partitioning=True, hive_types={"run_id": "VARCHAR"}
-        )
+        rel = con.read_parquet([str(f) for f in files], hive_partitioning=True)
+        # Run ids are strings in Glue too; never let type inference make them anything else.
+        rel = rel.project("* EXCLUDE (run_id), CAST(run_id AS VARCHAR) AS run_id")
     else:
         # No data yet: an empty table with the declared columns, so queries still plan.
-        cols = ", ".join(f"CAST(NULL AS {_DUCK_TYPES[t]}) AS {c}" for c, t in _columns(kind, experiment))
-        rel = con.sql(f"SELECT {cols} WHERE false")  # noqa: S608 - identifiers from the registry
+        cols = ", ".join(
+            f"CAST(NULL AS {_DUCK_TYPES[t]}) AS {c}" for c, t in _columns(kind, experiment)
+        )
+        rel = con.sql(f"SELECT {cols} WHERE false")
     rel.create_view(name)
 
 
@@ -94,10 +100,10 @@ def _translate(sql: str) -> tuple[str, set[str]]:
         raise QueryError(
             f"SQL does not parse at {where} (near {near!r}): {first.get('description', err)}"
         ) from None
-    trees = [t for t in trees if t is not None]
-    if len(trees) != 1:
-        raise QueryError(f"expected one SQL statement, got {len(trees)}")
-    tree = trees[0]
+    statements = [t for t in trees if t is not None]
+    if len(statements) != 1:
+        raise QueryError(f"expected one SQL statement, got {len(statements)}")
+    tree = statements[0]
     ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
     tables = {t.name for t in tree.find_all(exp.Table)} - ctes
     return tree.sql(dialect="duckdb"), tables
@@ -113,9 +119,7 @@ def query(sql: str, root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     root_path = load_config().resolve_root(root)
     duck_sql, tables = _translate(sql)
     known = {e.name for e in experiments()}
-    available = sorted(
-        [f"{k}_{e}" for e in known for k in ("results", "failures")] + ["runs"]
-    )
+    available = sorted([f"{k}_{e}" for e in known for k in ("results", "failures")] + ["runs"])
     con = duckdb.connect(":memory:")
     try:
         for table in sorted(tables):
@@ -125,11 +129,9 @@ def query(sql: str, root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
             elif kind in ("results", "failures") and experiment in known:
                 _bind_table(con, root_path, kind, experiment)
             else:
-                raise QueryError(
-                    f"unknown table {table!r}; available: {', '.join(available)}"
-                )
+                raise QueryError(f"unknown table {table!r}; available: {', '.join(available)}")
         try:
-            result: Any = con.execute(duck_sql).df()
+            result: pd.DataFrame = con.execute(duck_sql).df()
         except duckdb.Error as err:
             message = str(err).splitlines()[0]
             raise QueryError(f"query failed: {message}") from None

@@ -6,7 +6,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -232,6 +232,40 @@ class Run:
         self.wait()
         frame: pd.DataFrame = self._read(self.failures_dir, "failures").to_pandas()
         return frame
+
+    def _axes(self) -> tuple[list[str], list[str]]:
+        """Parameters that vary in this run, and every metric."""
+        from .experiments import get_experiment
+
+        exp = get_experiment(self.experiment)
+        params = self.spec["params"]
+        constant = {name for name, value in params.items() if not isinstance(value, (list, dict))}
+        varying = [p.name for p in exp.params if p.name not in constant]
+        return varying, [m.name for m in exp.metrics]
+
+    def summary(
+        self, by: Sequence[str] | None = None, metrics: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        """Aggregates replicates: per combination of ``by`` (default: every parameter that
+        varies), each metric's ``_mean``, ``_std``, ``_count`` and ``_ci95`` (half-width of
+        the 95% Student-t confidence interval)."""
+        from .analysis import summarize
+
+        varying, all_metrics = self._axes()
+        return summarize(
+            self.to_pandas(),
+            list(by) if by is not None else varying,
+            list(metrics) if metrics is not None else all_metrics,
+        )
+
+    def plot(
+        self, x: str, y: str, hue: str | None = None, kind: str = "line", ax: Any = None
+    ) -> Any:
+        """Plots metric ``y`` against ``x`` (one line per ``hue`` value, 95% CI error bars
+        over replicates), or a heatmap with ``kind="heatmap"``. Needs matplotlib."""
+        from .analysis import plot
+
+        return plot(self.to_pandas(), x, y, hue=hue, kind=kind, ax=ax)
 
     def __repr__(self) -> str:
         state = "running" if not self.done() else "finished"
