@@ -74,8 +74,14 @@ def _local() -> Backend:
     return LocalBackend()
 
 
+def _ray() -> Backend:
+    from .ray import RayBackend
+
+    return RayBackend()
+
+
 #: Backend name → factory. Explicit, so an unknown name is an error listing the known ones.
-BACKENDS: dict[str, Callable[[], Backend]] = {"local": _local}
+BACKENDS: dict[str, Callable[[], Backend]] = {"local": _local, "ray": _ray}
 
 
 def get_backend(name: str) -> Backend:

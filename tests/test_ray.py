@@ -1,0 +1,109 @@
+"""The ray backend: the same Rust kernel in Ray tasks, the same bytes as the local backend."""
+
+from __future__ import annotations
+
+import builtins
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import sweep_magic as sm
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_instance() -> Iterator[None]:
+    # One local Ray for the whole module: starting one costs seconds.
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def _rows(run: sm.Run) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return (
+        run.to_pandas().drop(columns="duration_us"),
+        run.failures().drop(columns=["duration_us", "message"]),
+    )
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {
+            "experiment": "gbm_option",
+            "seed": 3,
+            "replicates": 3,
+            "shard_size": 2,
+            "params": {"s0": 100, "strike": {"linspace": [80, 120, 9]}, "sigma": [0.2, 0.3]},
+        },
+        {
+            "experiment": "diag_fail",
+            "replicates": 5,
+            "shard_size": 3,
+            "params": {"fail_rate": [0.0, 0.3, 1.0]},
+            "zip": [{"mode": ["error", "nan", "panic", "error"]}],
+        },
+    ],
+)
+def test_ray_results_are_identical_to_local(root: Path, spec: dict[str, Any]) -> None:
+    on_ray = sm.run(spec, backend="ray").wait()
+    local = sm.run(spec, backend="local").wait()
+    for a, b in zip(_rows(on_ray), _rows(local), strict=True):
+        pd.testing.assert_frame_equal(a, b)
+    assert on_ray.status().state == "complete"
+    # The same files: one results part per shard that had successes, in the same layout.
+    names = sorted(p.name for p in on_ray.results_dir.glob("part-*.parquet"))
+    assert names == sorted(p.name for p in local.results_dir.glob("part-*.parquet"))
+
+
+def test_a_run_started_locally_can_be_resumed_on_ray(root: Path) -> None:
+    spec = {
+        "experiment": "diag_sleep",
+        "replicates": 20,
+        "shard_size": 1,
+        "params": {"micros": {"range": [1000, 1040, 1]}},
+    }
+    run = sm.run(spec, backend="local", threads=1)
+    run.cancel()
+    with pytest.raises(sm.RunCancelledError):
+        run.wait()
+    assert run.status().state == "cancelled"
+    resumed = sm.resume(run.run_id, backend="ray")
+    resumed.wait(progress=True)
+    assert resumed.status().state == "complete"
+    clean = sm.run(spec).wait()
+    pd.testing.assert_frame_equal(_rows(resumed)[0], _rows(clean)[0])
+
+
+def test_missing_ray_names_the_extra(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_import = builtins.__import__
+
+    def no_ray(name: str, *args: Any, **kwargs: Any) -> Any:
+        level = args[3] if len(args) > 3 else kwargs.get("level", 0)
+        if name == "ray" and level == 0:
+            raise ImportError("No module named 'ray'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    with pytest.raises(sm.BackendError, match=r"install the `\[ray\]` extra"):
+        sm.run({"experiment": "diag_sleep"}, backend="ray")
+
+
+def test_cli_runs_on_ray(sweep_cmd: list[str], clean_env: dict[str, str], tmp_path: Path) -> None:
+    spec = tmp_path / "s.json"
+    spec.write_text(json.dumps({"experiment": "diag_sleep", "replicates": 7}))
+    out = subprocess.run(
+        [*sweep_cmd, "run", str(spec), "--backend", "ray", "--json"],
+        capture_output=True,
+        text=True,
+        env=clean_env,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["rows_ok"] == 7
