@@ -22,6 +22,7 @@ from .errors import (
     SweepError,
 )
 from .experiments import Experiment, Metric, Param, experiments, get_experiment
+from .kernels import experiment, param
 from .query import query
 from .run import Run, RunStatus, open_run, resume, run, runs
 from .spec import Spec
@@ -48,10 +49,12 @@ __all__ = [
     "StorageError",
     "SweepError",
     "__version__",
+    "experiment",
     "experiments",
     "get_experiment",
     "load_config",
     "open_run",
+    "param",
     "query",
     "resume",
     "run",

@@ -1,6 +1,7 @@
 """Private native engine of sweep_magic (Rust, via PyO3). Not a public API."""
 
-from typing import final
+from collections.abc import Callable
+from typing import Any, final
 
 __all__ = [
     "ENGINE_VERSION",
@@ -14,6 +15,7 @@ __all__ = [
     "open_run",
     "pending_shards",
     "preview_points",
+    "register_python_experiment",
     "request_cancel",
     "run_local",
     "run_status",
@@ -40,6 +42,9 @@ def pending_shards(root: str, run_id: str) -> list[int]: ...
 def preview_points(
     text: str, format: str, start: int, count: int, max_rows: int | None = None
 ) -> str: ...
+def register_python_experiment(
+    name: str, description: str, params_json: str, metrics_json: str, func: Callable[..., Any]
+) -> None: ...
 def run_local(
     root: str,
     run_id: str,

@@ -107,3 +107,28 @@ def test_cli_runs_on_ray(sweep_cmd: list[str], clean_env: dict[str, str], tmp_pa
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["rows_ok"] == 7
+
+
+def test_python_kernels_run_on_ray_workers(root: Path) -> None:
+    # Defined inside the test so Ray pickles it by value into its worker processes.
+    @sm.experiment(params={"x": float}, metrics={"y": float, "pid": int})
+    def py_on_ray(x: float, seed: int) -> dict[str, Any]:
+        import os
+        import random
+
+        return {"y": x + random.Random(seed).random(), "pid": os.getpid()}
+
+    spec = {
+        "experiment": "py_on_ray",
+        "replicates": 4,
+        "shard_size": 2,
+        "params": {"x": {"linspace": [0, 1, 8]}},
+    }
+    on_ray = sm.run(spec, backend="ray").wait().to_pandas()
+    local = sm.run(spec, backend="local").wait().to_pandas()
+    pd.testing.assert_frame_equal(
+        on_ray.drop(columns=["duration_us", "pid"]), local.drop(columns=["duration_us", "pid"])
+    )
+    import os
+
+    assert os.getpid() not in set(on_ray["pid"])

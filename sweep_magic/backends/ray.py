@@ -10,6 +10,7 @@ Ray is an optional extra: ``pip install sweep_magic[ray]``.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from pathlib import Path
@@ -31,9 +32,16 @@ def _import_ray() -> Any:
     return ray
 
 
-def _compute_shards(root: str, run_id: str, shards: list[int]) -> list[int]:
+def _compute_shards(
+    root: str, run_id: str, shards: list[int], python_kernel: tuple[Any, ...] | None
+) -> list[int]:
     """Body of one Ray task: computes `shards` on one thread, returns the shards it did."""
     from sweep_magic import _native
+    from sweep_magic.kernels import register_definition
+
+    if python_kernel is not None:
+        # A Python kernel lives in the driver's process: register it in this worker too.
+        register_definition(python_kernel[0], python_kernel[1])
 
     control = _native.RunControl()
     _native.run_local(root, run_id, 1, control, shards)
@@ -43,7 +51,14 @@ def _compute_shards(root: str, run_id: str, shards: list[int]) -> list[int]:
 class RayExecution:
     """Shards running as Ray tasks; a watcher thread collects them as they finish."""
 
-    def __init__(self, ray: Any, root: Path, run_id: str, batches: list[list[int]]) -> None:
+    def __init__(
+        self,
+        ray: Any,
+        root: Path,
+        run_id: str,
+        batches: list[list[int]],
+        python_kernel: tuple[Any, ...] | None,
+    ) -> None:
         from .. import _native
 
         self._ray = ray
@@ -51,7 +66,7 @@ class RayExecution:
         self._run_id = run_id
         self._native = _native
         task = ray.remote(num_cpus=1, max_retries=2)(_compute_shards)
-        self._refs = [task.remote(str(root), run_id, batch) for batch in batches]
+        self._refs = [task.remote(str(root), run_id, batch, python_kernel) for batch in batches]
         self._shards_done = 0
         self._cancelled = False
         self._error: BaseException | None = None
@@ -124,6 +139,7 @@ class RayBackend:
 
     def submit(self, root: Path, run_id: str, shards: list[int] | None) -> RayExecution:
         from .. import _native
+        from ..kernels import python_definition
 
         ray = self._ensure_ray()
         todo = shards if shards is not None else _native.pending_shards(str(root), run_id)
@@ -132,4 +148,7 @@ class RayBackend:
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         n_batches = max(1, min(len(todo), cpus * self.tasks_per_cpu))
         batches = [todo[i::n_batches] for i in range(n_batches)]
-        return RayExecution(ray, root, run_id, [b for b in batches if b])
+        experiment = json.loads(_native.open_run(str(root), run_id))["experiment"]
+        definition = python_definition(experiment)
+        kernel = None if definition is None else (experiment, definition)
+        return RayExecution(ray, root, run_id, [b for b in batches if b], kernel)

@@ -278,12 +278,31 @@ impl Registry {
     /// Adds `experiment`, checking its declarations.
     ///
     /// # Panics
-    /// If a name is not snake_case, collides with a reserved column or another name, or a
-    /// default is outside its bounds: these are programming errors in a kernel crate, caught by
-    /// the registry's own tests.
+    /// If [`Registry::check`] rejects it or the name is taken: for built-in kernels these are
+    /// programming errors, caught by the registry's own tests.
     pub fn register(&mut self, experiment: Arc<dyn Experiment>) {
+        if let Err(e) = Self::check(experiment.as_ref()) {
+            panic!("{e}");
+        }
+        let name = experiment.name();
+        let previous = self.experiments.insert(name, experiment);
+        assert!(previous.is_none(), "experiment {name} registered twice");
+    }
+
+    /// Adds or replaces `experiment` (for kernels defined at run time, e.g. in Python).
+    pub fn upsert(&mut self, experiment: Arc<dyn Experiment>) -> Result<(), String> {
+        Self::check(experiment.as_ref())?;
+        self.experiments.insert(experiment.name(), experiment);
+        Ok(())
+    }
+
+    /// Checks an experiment's declarations: snake_case names, no reserved or repeated
+    /// column, defaults within bounds.
+    pub fn check(experiment: &dyn Experiment) -> Result<(), String> {
         let exp_name = experiment.name();
-        assert!(is_snake_case(exp_name), "experiment name {exp_name:?}");
+        if !is_snake_case(exp_name) {
+            return Err(format!("experiment name {exp_name:?} is not snake_case"));
+        }
         let mut seen = std::collections::HashSet::new();
         let names = experiment
             .params()
@@ -291,20 +310,27 @@ impl Registry {
             .map(|p| p.name)
             .chain(experiment.metrics().iter().map(|m| m.name));
         for name in names {
-            assert!(is_snake_case(name), "{exp_name}.{name}: not snake_case");
-            assert!(
-                !RESERVED_COLUMNS.contains(&name),
-                "{exp_name}.{name}: reserved column name"
-            );
-            assert!(seen.insert(name), "{exp_name}.{name}: declared twice");
-        }
-        for p in experiment.params() {
-            if let Some(x) = p.default.as_ref().and_then(Value::as_f64) {
-                assert!(p.bounds.contains(x), "{exp_name}.{}: default", p.name);
+            if !is_snake_case(name) {
+                return Err(format!("{exp_name}.{name}: not a snake_case name"));
+            }
+            if RESERVED_COLUMNS.contains(&name) {
+                return Err(format!("{exp_name}.{name}: reserved column name"));
+            }
+            if !seen.insert(name) {
+                return Err(format!("{exp_name}.{name}: declared twice"));
             }
         }
-        let previous = self.experiments.insert(exp_name, experiment);
-        assert!(previous.is_none(), "experiment {exp_name} registered twice");
+        for p in experiment.params() {
+            if let Some(x) = p.default.as_ref().and_then(Value::as_f64)
+                && !p.bounds.contains(x)
+            {
+                return Err(format!(
+                    "{exp_name}.{}: default {x} outside {}",
+                    p.name, p.bounds
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Looks an experiment up by name.

@@ -209,25 +209,7 @@ impl Run {
 
     /// Progress read from the shard markers (and the cancel request, if any).
     pub fn status(&self, store: &dyn Store) -> Result<RunStatus> {
-        let prefix = self.keys.markers_prefix();
-        let mut status = RunStatus {
-            shards_total: self.plan().shards,
-            rows_total: self.plan().rows,
-            cancel_requested: store.exists(&self.keys.cancel())?,
-            ..RunStatus::default()
-        };
-        for key in store.list(&prefix)? {
-            let Some(bytes) = store.get(&key)? else {
-                continue;
-            };
-            let marker: ShardMarker = serde_json::from_slice(&bytes)
-                .map_err(|e| SweepError::Corrupt(format!("{key}: {e}")))?;
-            status.shards_done += 1;
-            status.rows_ok += marker.rows_ok;
-            status.rows_failed += marker.rows_failed;
-            status.compute_ms += marker.elapsed_ms;
-        }
-        Ok(status)
+        status_of(store, &self.manifest)
     }
 
     /// Asks every process running this run to stop before its next shard.
@@ -477,6 +459,35 @@ impl RunControl {
             .fetch_add(marker.rows_failed, Ordering::Relaxed);
         self.shards_done.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// Progress of the run described by `manifest`, from its markers alone: needs no experiment
+/// registry, so runs of kernels this process does not know can still be listed.
+pub fn status_of(store: &dyn Store, manifest: &Manifest) -> Result<RunStatus> {
+    let keys = RunKeys::new(
+        &manifest.run_id,
+        &manifest.experiment,
+        manifest.plan.shard_width,
+    )?;
+    let prefix = keys.markers_prefix();
+    let mut status = RunStatus {
+        shards_total: manifest.plan.shards,
+        rows_total: manifest.plan.rows,
+        cancel_requested: store.exists(&keys.cancel())?,
+        ..RunStatus::default()
+    };
+    for key in store.list(&prefix)? {
+        let Some(bytes) = store.get(&key)? else {
+            continue;
+        };
+        let marker: ShardMarker = serde_json::from_slice(&bytes)
+            .map_err(|e| SweepError::Corrupt(format!("{key}: {e}")))?;
+        status.shards_done += 1;
+        status.rows_ok += marker.rows_ok;
+        status.rows_failed += marker.rows_failed;
+        status.compute_ms += marker.elapsed_ms;
+    }
+    Ok(status)
 }
 
 /// A run's progress, aggregated from its shard markers.

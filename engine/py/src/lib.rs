@@ -2,14 +2,25 @@
 //! the `#[pymodule]` below and typed in `sweep_magic/_native.pyi`. Engine errors cross into
 //! Python in exactly one place, [`to_py_err`], as subclasses of `sweep_magic.SweepError`.
 
+mod python_kernel;
+
 use pyo3::prelude::*;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use sweep_core::{Limits, LocalStore, Registry, Run, Spec, SpecFormat, SweepError};
 
-fn registry() -> &'static Registry {
-    static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(sim_experiments::registry)
+/// The built-in kernels plus any Python kernels registered in this process.
+fn registry_lock() -> &'static RwLock<Registry> {
+    static REGISTRY: OnceLock<RwLock<Registry>> = OnceLock::new();
+    REGISTRY.get_or_init(|| RwLock::new(sim_experiments::registry()))
+}
+
+/// A snapshot of the registry (cheap: experiments are shared).
+fn registry() -> Registry {
+    registry_lock()
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
 }
 
 /// Converts an engine error into the matching exception of `sweep_magic.errors`.
@@ -55,7 +66,7 @@ fn parse_spec(text: &str, format: &str, limits: &Limits) -> Result<Spec, SweepEr
             format!("unknown spec format {format:?}; use json, yaml or toml"),
         )
     })?;
-    Ok(Spec::parse(text, fmt, registry(), limits)?)
+    Ok(Spec::parse(text, fmt, &registry(), limits)?)
 }
 
 fn now_secs() -> u64 {
@@ -74,7 +85,7 @@ fn experiments_json() -> String {
 /// The JSON Schema of a spec, generated from the registry (pretty JSON).
 #[pyfunction]
 fn spec_schema_json() -> String {
-    let schema = sweep_core::schema::spec_json_schema(registry(), &Limits::default());
+    let schema = sweep_core::schema::spec_json_schema(&registry(), &Limits::default());
     serde_json::to_string_pretty(&schema).expect("schema serializes") + "\n"
 }
 
@@ -151,7 +162,7 @@ fn create_run(
 /// Reads the manifest of run `run_id` under `root` (JSON).
 #[pyfunction]
 fn open_run(root: &str, run_id: &str) -> PyResult<String> {
-    let run = Run::open(&LocalStore::new(root), run_id, registry()).map_err(to_py_err)?;
+    let run = Run::open(&LocalStore::new(root), run_id, &registry()).map_err(to_py_err)?;
     Ok(serde_json::to_string(&run.manifest).expect("manifest serializes"))
 }
 
@@ -159,7 +170,7 @@ fn open_run(root: &str, run_id: &str) -> PyResult<String> {
 #[pyfunction]
 fn pending_shards(root: &str, run_id: &str) -> PyResult<Vec<u64>> {
     let store = LocalStore::new(root);
-    let run = Run::open(&store, run_id, registry()).map_err(to_py_err)?;
+    let run = Run::open(&store, run_id, &registry()).map_err(to_py_err)?;
     run.pending_shards(&store).map_err(to_py_err)
 }
 
@@ -167,7 +178,7 @@ fn pending_shards(root: &str, run_id: &str) -> PyResult<Vec<u64>> {
 #[pyfunction]
 fn run_status(root: &str, run_id: &str) -> PyResult<String> {
     let store = LocalStore::new(root);
-    let run = Run::open(&store, run_id, registry()).map_err(to_py_err)?;
+    let run = Run::open(&store, run_id, &registry()).map_err(to_py_err)?;
     let status = run.status(&store).map_err(to_py_err)?;
     Ok(serde_json::to_string(&status).expect("status serializes"))
 }
@@ -185,9 +196,18 @@ fn list_runs(root: &str) -> PyResult<String> {
         else {
             continue;
         };
-        let run = Run::open(&store, run_id, registry()).map_err(to_py_err)?;
-        let status = run.status(&store).map_err(to_py_err)?;
-        out.push(serde_json::json!({"manifest": run.manifest, "status": status}));
+        // Read the manifest as stored: listing must not need the run's kernel registered.
+        let bytes = sweep_core::Store::get(&store, &key)
+            .map_err(to_py_err)?
+            .unwrap_or_default();
+        let Ok(manifest) = serde_json::from_slice::<sweep_core::Manifest>(&bytes) else {
+            continue;
+        };
+        if manifest.run_id != run_id {
+            continue;
+        }
+        let status = sweep_core::run::status_of(&store, &manifest).map_err(to_py_err)?;
+        out.push(serde_json::json!({"manifest": manifest, "status": status}));
     }
     Ok(serde_json::Value::Array(out).to_string())
 }
@@ -196,7 +216,7 @@ fn list_runs(root: &str) -> PyResult<String> {
 #[pyfunction]
 fn request_cancel(root: &str, run_id: &str) -> PyResult<()> {
     let store = LocalStore::new(root);
-    let run = Run::open(&store, run_id, registry()).map_err(to_py_err)?;
+    let run = Run::open(&store, run_id, &registry()).map_err(to_py_err)?;
     run.request_cancel(&store).map_err(to_py_err)
 }
 
@@ -204,7 +224,7 @@ fn request_cancel(root: &str, run_id: &str) -> PyResult<()> {
 #[pyfunction]
 fn clear_cancel(root: &str, run_id: &str) -> PyResult<()> {
     let store = LocalStore::new(root);
-    let run = Run::open(&store, run_id, registry()).map_err(to_py_err)?;
+    let run = Run::open(&store, run_id, &registry()).map_err(to_py_err)?;
     run.clear_cancel(&store).map_err(to_py_err)
 }
 
@@ -266,7 +286,7 @@ fn run_local(
     shards: Option<Vec<u64>>,
 ) -> PyResult<String> {
     let store = LocalStore::new(root);
-    let run = Run::open(&store, run_id, registry()).map_err(to_py_err)?;
+    let run = Run::open(&store, run_id, &registry()).map_err(to_py_err)?;
     let shards = match shards {
         Some(s) => s,
         None => run.pending_shards(&store).map_err(to_py_err)?,
@@ -278,14 +298,50 @@ fn run_local(
     Ok(serde_json::to_string(&report).expect("report serializes"))
 }
 
+/// Registers (or replaces) a Python kernel: `params_json` and `metrics_json` are lists of
+/// declarations; `func(**params, seed=...)` returns a mapping or sequence of metrics.
+#[pyfunction]
+fn register_python_experiment(
+    name: &str,
+    description: &str,
+    params_json: &str,
+    metrics_json: &str,
+    func: Py<PyAny>,
+) -> PyResult<()> {
+    if sim_experiments::registry().get(name).is_some() {
+        return Err(to_py_err(SweepError::Spec(sweep_core::SpecError::new(
+            "name",
+            format!("{name:?} is a built-in experiment; choose another name"),
+        ))));
+    }
+    let experiment =
+        python_kernel::PyExperiment::new(name, description, params_json, metrics_json, func)
+            .map_err(|m| {
+                to_py_err(SweepError::Spec(sweep_core::SpecError::new(
+                    "experiment",
+                    m,
+                )))
+            })?;
+    registry_lock()
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .upsert(Arc::new(experiment))
+        .map_err(|m| {
+            to_py_err(SweepError::Spec(sweep_core::SpecError::new(
+                "experiment",
+                m,
+            )))
+        })
+}
+
 /// The private native module of sweep_magic.
 #[pymodule]
 mod _native {
     #[pymodule_export]
     use super::{
         RunControl, check_spec, clear_cancel, create_run, experiments_json, list_runs, new_run_id,
-        open_run, pending_shards, preview_points, request_cancel, run_local, run_status,
-        spec_schema_json,
+        open_run, pending_shards, preview_points, register_python_experiment, request_cancel,
+        run_local, run_status, spec_schema_json,
     };
 
     #[pymodule_init]
