@@ -82,10 +82,17 @@ fn experiments_json() -> String {
     registry().to_json().to_string()
 }
 
-/// The JSON Schema of a spec, generated from the registry (pretty JSON).
+/// The JSON Schema of a spec (pretty JSON), for the built-in experiments or, with
+/// `include_python`, also the Python kernels registered in this process.
 #[pyfunction]
-fn spec_schema_json() -> String {
-    let schema = sweep_core::schema::spec_json_schema(&registry(), &Limits::default());
+#[pyo3(signature = (include_python=false))]
+fn spec_schema_json(include_python: bool) -> String {
+    let reg = if include_python {
+        registry()
+    } else {
+        sim_experiments::registry()
+    };
+    let schema = sweep_core::schema::spec_json_schema(&reg, &Limits::default());
     serde_json::to_string_pretty(&schema).expect("schema serializes") + "\n"
 }
 
