@@ -11,6 +11,7 @@ __all__ = [
     "CorruptRunError",
     "QueryError",
     "RunCancelledError",
+    "RunNotFound",
     "RunNotFoundError",
     "SpecError",
     "StorageError",
@@ -36,6 +37,10 @@ class SpecError(SweepError, ValueError):
 
 class RunNotFoundError(SweepError, LookupError):
     """No run with that id exists under the root."""
+
+
+#: Short alias of :class:`RunNotFoundError`.
+RunNotFound = RunNotFoundError
 
 
 class StorageError(SweepError, OSError):

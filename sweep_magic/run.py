@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from . import _native
 from .backends import Execution, get_backend
 from .config import load_config
-from .errors import RunCancelledError
+from .errors import BackendError, RunCancelledError
+from .kernels import python_definition
 from .spec import Spec
 
 if TYPE_CHECKING:
@@ -298,7 +299,13 @@ def run(
     """
     config = load_config()
     checked = _as_spec(spec)
-    chosen = get_backend(backend or config.backend)
+    backend_name = backend or config.backend
+    if backend_name == "cloud" and python_definition(checked.experiment) is not None:
+        raise BackendError(
+            f"{checked.experiment} is a Python kernel; the cloud backend runs compiled Rust "
+            "kernels only (use backend='local' or 'ray')"
+        )
+    chosen = get_backend(backend_name)
     if threads is not None and hasattr(chosen, "threads"):
         chosen.threads = config.resolve_threads(threads)
     root_path = config.resolve_root(root)

@@ -200,3 +200,12 @@ def test_nan_in_a_python_spec_names_its_path() -> None:
     with pytest.raises(sm.SpecError) as info:
         sm.Spec({"experiment": "gbm_option", "params": {"s0": 1, "strike": [1, float("nan")]}})
     assert info.value.path == "params.strike[1]"
+
+
+def test_unwritable_root_is_a_storage_error_and_writes_nothing(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(sm.StorageError, match="runs/"):
+        sm.run({"experiment": "diag_sleep"}, root=blocker / "root")
+    assert blocker.read_text() == "not a folder"
+    assert sm.RunNotFound is sm.RunNotFoundError

@@ -82,3 +82,9 @@ def test_registration_errors_are_clear() -> None:
         sm.experiment(params={"x": list}, metrics={"y": float}, name="py_bad")(lambda x, seed: {})
     with pytest.raises(sm.SpecError, match="reserved column"):
         sm.experiment(params={"seed": int}, metrics={"y": float}, name="py_bad2")(lambda seed: {})
+
+
+def test_python_kernels_are_refused_by_the_cloud_backend(root: Path) -> None:
+    with pytest.raises(sm.BackendError, match="runs compiled Rust kernels only"):
+        sm.run({"experiment": "py_quadratic", "params": {"x": 1}}, backend="cloud")
+    assert not root.exists()
