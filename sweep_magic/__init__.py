@@ -62,3 +62,10 @@ __all__ = [
     "run",
     "runs",
 ]
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext sweep_magic``: registers the ``%sweep`` magics."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)

@@ -20,11 +20,13 @@ __all__ = [
     "run_local",
     "run_status",
     "spec_schema_json",
+    "time_rows",
 ]
 
 ENGINE_VERSION: str
 
 def experiments_json() -> str: ...
+def time_rows(text: str, format: str, samples: int) -> float: ...
 def spec_schema_json(include_python: bool = False) -> str: ...
 def check_spec(
     text: str, format: str, max_rows: int | None = None, max_spec_bytes: int | None = None

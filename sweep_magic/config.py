@@ -28,6 +28,8 @@ class Config:
     threads: int = 0
     max_points: int = DEFAULT_MAX_POINTS
     max_spec_bytes: int = DEFAULT_MAX_SPEC_BYTES
+    api_url: str = ""
+    region: str = ""
     sources: dict[str, str] = field(default_factory=dict)
 
     def resolve_root(self, root: str | os.PathLike[str] | None) -> Path:
@@ -57,9 +59,17 @@ def load_config() -> Config:
     """Reads the configuration from the environment."""
     sources: dict[str, str] = {}
     values: dict[str, object] = {}
-    for key, env in (("root", "SWEEP_ROOT"), ("backend", "SWEEP_BACKEND")):
+    string_settings = (
+        ("root", "SWEEP_ROOT"),
+        ("backend", "SWEEP_BACKEND"),
+        ("api_url", "SWEEP_API_URL"),
+        ("region", "SWEEP_REGION"),
+        ("region", "AWS_REGION"),
+        ("region", "AWS_DEFAULT_REGION"),
+    )
+    for key, env in string_settings:
         raw = os.environ.get(env)
-        if raw:
+        if raw and key not in values:
             values[key] = raw
             sources[key] = f"env:{env}"
     for key, env, minimum in (
@@ -71,6 +81,6 @@ def load_config() -> Config:
         if parsed is not None:
             values[key] = parsed
             sources[key] = f"env:{env}"
-    for key in ("root", "backend", "threads", "max_points", "max_spec_bytes"):
+    for key in ("root", "backend", "api_url", "region", "threads", "max_points", "max_spec_bytes"):
         sources.setdefault(key, "default")
     return Config(sources=sources, **values)  # type: ignore[arg-type]

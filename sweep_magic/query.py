@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     import duckdb
     import pandas as pd
 
+    from .run import Run
+
 __all__ = ["QueryError", "query"]
 
 _DUCK_TYPES = {"bigint": "BIGINT", "double": "DOUBLE", "boolean": "BOOLEAN", "string": "VARCHAR"}
@@ -109,7 +111,12 @@ def _translate(sql: str) -> tuple[str, set[str]]:
     return tree.sql(dialect="duckdb"), tables
 
 
-def query(sql: str, root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+def query(
+    sql: str,
+    root: str | os.PathLike[str] | None = None,
+    *,
+    last_run: Run | None = None,
+) -> pd.DataFrame:
     """Runs Athena-dialect ``sql`` over the runs under ``root`` and returns a DataFrame.
 
     >>> sm.query("SELECT run_id, avg(price) FROM results_gbm_option GROUP BY 1")  # doctest: +SKIP
@@ -126,6 +133,12 @@ def query(sql: str, root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
             kind, _, experiment = table.partition("_")
             if table == "runs":
                 con.register("runs", _runs_frame(root_path))
+            elif table == "last_run" and last_run is not None:
+                # Convenience for notebooks: the last run's results under a fixed name.
+                _bind_table(con, last_run.root, "results", last_run.experiment)
+                con.sql(f"SELECT * FROM results_{last_run.experiment}").filter(
+                    duckdb.ColumnExpression("run_id") == duckdb.ConstantExpression(last_run.run_id)
+                ).create_view("last_run")
             elif kind in ("results", "failures") and experiment in known:
                 _bind_table(con, root_path, kind, experiment)
             else:

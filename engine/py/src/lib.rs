@@ -143,6 +143,27 @@ fn preview_points(
     Ok(serde_json::Value::Array(rows).to_string())
 }
 
+/// Mean wall seconds per row of a spec, from up to `samples` rows spread over its points
+/// (computed in memory, nothing written): the basis of time estimates.
+#[pyfunction]
+fn time_rows(py: Python<'_>, text: &str, format: &str, samples: u64) -> PyResult<f64> {
+    let spec = parse_spec(text, format, &limits(None, None)).map_err(to_py_err)?;
+    let points = spec.points();
+    let n = samples.clamp(1, points.max(1));
+    py.detach(|| {
+        let started = std::time::Instant::now();
+        for k in 0..n {
+            let point = k * points / n;
+            let params = spec.decode(point);
+            let seed = sweep_core::seed::point_seed(spec.seed, point, 0);
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                spec.experiment.run(&params, seed)
+            }));
+        }
+        Ok(started.elapsed().as_secs_f64() / n as f64)
+    })
+}
+
 /// A new run id: `YYYYMMDD-HHMMSS-xxxxxxxx` from the clock and `entropy`.
 #[pyfunction]
 fn new_run_id(entropy: u32) -> String {
@@ -348,7 +369,7 @@ mod _native {
     use super::{
         RunControl, check_spec, clear_cancel, create_run, experiments_json, list_runs, new_run_id,
         open_run, pending_shards, preview_points, register_python_experiment, request_cancel,
-        run_local, run_status, spec_schema_json,
+        run_local, run_status, spec_schema_json, time_rows,
     };
 
     #[pymodule_init]

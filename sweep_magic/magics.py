@@ -1,0 +1,301 @@
+"""IPython magics: ``%load_ext sweep_magic``, then ``%sweep`` / ``%%sweep``.
+
+A thin layer over the Python API. Subcommands::
+
+    %sweep experiments                     experiments and their parameters, as a DataFrame
+    %%sweep run [options]                  the cell body is the spec (YAML); {name} interpolates
+    %sweep run -f spec.yaml [options]        a variable from the notebook's namespace
+    %sweep status [RUN]                    progress of RUN (default: the last run)
+    %sweep runs                            every run under the root
+    %sweep cancel RUN / %sweep resume RUN
+    %%sweep query [-o VAR]                 Athena-dialect SQL; table ``last_run`` = last results
+    %sweep config                          effective configuration and where each value came from
+    %sweep editor EXPERIMENT               a widget form that builds and runs a spec
+
+Options of ``run``: ``--backend local|ray|cloud``, ``--cloud``, ``--root R``, ``--name N``,
+``--no-block`` (return the live handle at once), ``-o VAR`` (store the handle in VAR),
+``--threads N``. A mistake (bad spec, unknown run, bad flag) is one line, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.display import display
+from traitlets import Int, Unicode
+
+from .config import load_config
+from .errors import SweepError
+from .run import Run, open_run, resume, run, runs
+from .spec import Spec
+
+__all__ = ["SweepMagics", "load_ipython_extension"]
+
+_NAME = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\}")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports mistakes as UsageError instead of exiting."""
+
+    def error(self, message: str) -> Any:
+        raise UsageError(f"%sweep {self.prog.split()[-1]}: {message}")
+
+
+def _parser(name: str) -> _Parser:
+    return _Parser(prog=f"%sweep {name}", add_help=False)
+
+
+@magics_class
+class SweepMagics(Magics):
+    """``%sweep`` and ``%%sweep``: declare, run, watch and query sweeps from a notebook."""
+
+    default_backend = Unicode(
+        "", help="Backend for %%sweep run when --backend is not given (default: SWEEP_BACKEND)."
+    ).tag(config=True)
+    display_rows = Int(20, help="Rows of a result or query shown in the notebook.").tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self.last_run: Run | None = None
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _interpolate(self, text: str) -> str:
+        """Replaces ``{name}`` by the JSON of a notebook variable; leaves other braces alone."""
+        ns = self.shell.user_ns if self.shell is not None else {}
+
+        def value(match: re.Match[str]) -> str:
+            head, *attrs = match.group(1).split(".")
+            if head not in ns:
+                return match.group(0)
+            obj = ns[head]
+            for attr in attrs:
+                obj = getattr(obj, attr)
+            if hasattr(obj, "tolist"):
+                obj = obj.tolist()
+            try:
+                return json.dumps(obj)
+            except TypeError:
+                return str(obj)
+
+        return _NAME.sub(value, text)
+
+    def _show(self, frame: Any) -> None:
+        import pandas as pd
+
+        with pd.option_context("display.max_rows", self.display_rows):
+            display(frame.head(self.display_rows) if len(frame) > self.display_rows else frame)
+        if len(frame) > self.display_rows:
+            print(f"({len(frame)} rows, first {self.display_rows} shown)")
+
+    def _run_handle(self, run_id: str | None, root: str | None) -> Run:
+        if run_id:
+            return open_run(run_id, root=root)
+        if self.last_run is None:
+            raise UsageError("no run yet in this session: give a run id")
+        return self.last_run
+
+    # -- the magic ----------------------------------------------------------------------------
+
+    @line_cell_magic
+    def sweep(self, line: str, cell: str | None = None) -> Any:
+        """Declare, run, watch and query parameter sweeps. See ``sweep_magic.magics``:
+
+        %sweep experiments | config | runs [--root R]
+        %%sweep run [--backend B] [--cloud] [--root R] [--name N] [--no-block] [-o VAR]
+        %sweep run -f SPEC_FILE [same options]
+        %sweep status [RUN] | cancel RUN | resume RUN   [--root R]
+        %%sweep query [-o VAR] [--root R] [--cloud]
+        %sweep editor EXPERIMENT
+        """
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(f"%sweep: {exc}") from None
+        if not words:
+            raise UsageError(
+                "%sweep needs a subcommand: experiments, run, status, runs, cancel, resume, "
+                "query, config, editor (see %sweep?)"
+            )
+        command, args = words[0], words[1:]
+        handler = getattr(self, f"_cmd_{command}", None)
+        if handler is None:
+            raise UsageError(f"%sweep: unknown subcommand {command!r} (see %sweep?)")
+        try:
+            return handler(args, cell)
+        except SweepError as exc:
+            raise UsageError(str(exc)) from None
+
+    def _cmd_experiments(self, args: list[str], cell: str | None) -> Any:
+        import pandas as pd
+
+        from .experiments import experiments
+
+        rows = [
+            {
+                "experiment": e.name,
+                "param": p.name,
+                "type": p.type,
+                "default": "required" if p.required else p.default,
+                "bounds": p.bounds or ", ".join(p.choices),
+                "unit": p.unit,
+                "description": p.description,
+            }
+            for e in experiments()
+            for p in e.params
+        ]
+        return pd.DataFrame(rows)
+
+    def _cmd_run(self, args: list[str], cell: str | None) -> Any:
+        p = _parser("run")
+        p.add_argument("-f", "--file", default=None)
+        p.add_argument("--backend", default=None)
+        p.add_argument("--cloud", action="store_true")
+        p.add_argument("--root", default=None)
+        p.add_argument("--name", default=None)
+        p.add_argument("--threads", type=int, default=None)
+        p.add_argument("--no-block", action="store_true")
+        p.add_argument("-o", "--output", default=None)
+        opts = p.parse_args(args)
+        if opts.file and cell and cell.strip():
+            raise UsageError("%%sweep run: give the spec in the cell or with -f, not both")
+        if opts.file:
+            with open(opts.file, encoding="utf-8") as f:
+                text = f.read()
+            fmt = (
+                "json"
+                if opts.file.endswith(".json")
+                else "toml"
+                if opts.file.endswith(".toml")
+                else "yaml"
+            )
+        elif cell and cell.strip():
+            text, fmt = cell, "yaml"
+        else:
+            raise UsageError("%%sweep run: put the spec (YAML) in the cell body, or use -f FILE")
+        spec = Spec.from_text(self._interpolate(text), fmt)
+        if opts.name:
+            spec = Spec({**spec.normalized, "name": opts.name})
+        backend = "cloud" if opts.cloud else (opts.backend or self.default_backend or None)
+        handle = run(spec, backend=backend, root=opts.root, threads=opts.threads)
+        self.last_run = handle
+        if self.shell is not None:
+            self.shell.user_ns["_sweep_last_run"] = handle
+            if opts.output:
+                self.shell.user_ns[opts.output] = handle
+        if opts.no_block:
+            print(f"run {handle.run_id} started: {spec.points} points, {spec.shards} shards")
+            return handle if not opts.output else None
+        try:
+            handle.wait(progress=True)
+        except KeyboardInterrupt:
+            st = handle.status()
+            print(
+                f"run {handle.run_id} interrupted: {st.shards_done}/{st.shards_total} shards kept; "
+                f"%sweep resume {handle.run_id} finishes it"
+            )
+            return None
+        st = handle.status()
+        print(
+            f"run {handle.run_id}: {st.state}, {st.rows_ok} rows ok, {st.rows_failed} failed, "
+            f"{st.elapsed_s:.2f} s; results in {handle.results_dir}"
+        )
+        self._show(handle.to_pandas())
+        return None
+
+    def _cmd_status(self, args: list[str], cell: str | None) -> Any:
+        p = _parser("status")
+        p.add_argument("run_id", nargs="?", default=None)
+        p.add_argument("--root", default=None)
+        opts = p.parse_args(args)
+        return self._run_handle(opts.run_id, opts.root).status()
+
+    def _cmd_runs(self, args: list[str], cell: str | None) -> Any:
+        p = _parser("runs")
+        p.add_argument("--root", default=None)
+        return runs(root=p.parse_args(args).root)
+
+    def _cmd_cancel(self, args: list[str], cell: str | None) -> Any:
+        p = _parser("cancel")
+        p.add_argument("run_id", nargs="?", default=None)
+        p.add_argument("--root", default=None)
+        opts = p.parse_args(args)
+        handle = self._run_handle(opts.run_id, opts.root)
+        handle.cancel()
+        print(f"cancel requested for run {handle.run_id}")
+
+    def _cmd_resume(self, args: list[str], cell: str | None) -> Any:
+        p = _parser("resume")
+        p.add_argument("run_id")
+        p.add_argument("--root", default=None)
+        p.add_argument("--backend", default=None)
+        p.add_argument("--no-block", action="store_true")
+        opts = p.parse_args(args)
+        handle = resume(opts.run_id, root=opts.root, backend=opts.backend)
+        self.last_run = handle
+        if opts.no_block:
+            return handle
+        handle.wait(progress=True)
+        return handle.status()
+
+    def _cmd_query(self, args: list[str], cell: str | None) -> Any:
+        from .query import query
+
+        p = _parser("query")
+        p.add_argument("-o", "--output", default=None)
+        p.add_argument("--root", default=None)
+        p.add_argument("--cloud", action="store_true")
+        opts, rest = p.parse_known_args(args)
+        sql = (cell or "").strip() or " ".join(rest)
+        if not sql:
+            raise UsageError("%%sweep query: put the SQL in the cell body")
+        if opts.cloud:
+            raise UsageError("%%sweep query --cloud: the cloud backend is not configured here")
+        frame = query(self._interpolate(sql), root=opts.root, last_run=self.last_run)
+        if opts.output and self.shell is not None:
+            self.shell.user_ns[opts.output] = frame
+        self._show(frame)
+        return None
+
+    def _cmd_config(self, args: list[str], cell: str | None) -> Any:
+        import pandas as pd
+
+        config = load_config()
+        rows = [
+            {"setting": key, "value": str(getattr(config, key)), "source": config.sources[key]}
+            for key in (
+                "backend",
+                "root",
+                "api_url",
+                "region",
+                "threads",
+                "max_points",
+                "max_spec_bytes",
+            )
+        ]
+        return pd.DataFrame(rows)
+
+    def _cmd_editor(self, args: list[str], cell: str | None) -> Any:
+        p = _parser("editor")
+        p.add_argument("experiment")
+        p.add_argument("--root", default=None)
+        opts = p.parse_args(args)
+        from .editor import editor
+
+        return editor(opts.experiment, root=opts.root, on_run=self._remember)
+
+    def _remember(self, handle: Run) -> None:
+        self.last_run = handle
+        if self.shell is not None:
+            self.shell.user_ns["_sweep_last_run"] = handle
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Registers the magics: ``%load_ext sweep_magic``."""
+    ipython.register_magics(SweepMagics)
