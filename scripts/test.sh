@@ -28,3 +28,6 @@ step "mypy"
 
 step "pytest"
 .venv/bin/python -m pytest
+
+step "notebooks (nbval)"
+.venv/bin/python -m pytest --nbval-lax notebooks -p no:cacheprovider

@@ -51,6 +51,7 @@ __all__ = [
     "StorageError",
     "SweepError",
     "__version__",
+    "editor",
     "experiment",
     "experiments",
     "get_experiment",
@@ -69,3 +70,11 @@ def load_ipython_extension(ipython: object) -> None:
     from .magics import load_ipython_extension as load
 
     load(ipython)
+
+
+def editor(experiment: str, root: str | None = None) -> object:
+    """An ipywidgets form for ``experiment`` (needs the ``[jupyter]`` extra); see
+    :mod:`sweep_magic.editor`."""
+    from .editor import editor as make
+
+    return make(experiment, root=root)

@@ -177,6 +177,9 @@ def test_ctrl_c_stops_the_run_promptly_and_keeps_only_complete_shards(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell that starts the test suite in the background ignores SIGINT for its
+        # children, and Python then installs no Ctrl-C handler: give the child a terminal's.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     markers: list[Path] = []

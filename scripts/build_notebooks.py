@@ -1,0 +1,165 @@
+"""Builds the example notebooks in notebooks/ (run scripts/execute_notebooks.py after)."""
+
+import nbformat as nbf
+from nbformat.v4 import new_code_cell as plain_code
+from nbformat.v4 import new_markdown_cell as md
+from nbformat.v4 import new_notebook
+
+
+def code(src, metadata=None):
+    return plain_code(src, metadata=metadata or {})
+
+
+def checked(src):
+    return plain_code(src, metadata={"tags": ["nbval-check-output"]})
+
+
+def nb(cells):
+    n = new_notebook(cells=cells)
+    n.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return n
+
+
+CHECK = ""
+books = {}
+books["01_quickstart"] = nb(
+    [
+        md(
+            "# Quickstart\n\nDeclare a sweep in a cell, run it on this machine's cores with the Rust "
+            "kernel, and get a DataFrame back. Results land as Parquet under `SWEEP_ROOT` "
+            "(default `./sweep-data`)."
+        ),
+        code("%load_ext sweep_magic\nimport sweep_magic as sm"),
+        md("A grid can come from a Python variable: `{strikes}` is replaced by its value."),
+        code("strikes = [80, 90, 100, 110, 120]"),
+        code(
+            "%%sweep run -o run\nexperiment: gbm_option\nname: quickstart\nseed: 7\nreplicates: 4\n"
+            "params:\n  s0: 100\n  strike: {strikes}\n  sigma: [0.1, 0.2, 0.3]\n  rate: 0.02\n  paths: 20000"
+        ),
+        md(
+            "Every row is a function of the spec alone, so these numbers are the same on every "
+            "machine and backend:"
+        ),
+        checked(
+            "df = run.to_pandas()\nprint(df.shape)\nprint(df[['point', 'replicate', 'strike', 'sigma', 'price']].head(4).round(6).to_string(index=False))"
+        ),
+        md("Replicates summarised with 95% confidence intervals, then plotted:"),
+        checked(
+            "summary = run.summary(by=['strike', 'sigma'], metrics=['price'])\nprint(summary.round(4).head(6).to_string(index=False))"
+        ),
+        code(
+            "ax = run.plot(x='strike', y='price', hue='sigma')\nax.set_title('Monte Carlo call prices');"
+        ),
+    ]
+)
+books["02_editor"] = nb(
+    [
+        md(
+            "# The widget editor\n\n`%sweep editor EXPERIMENT` builds a form from the experiment's declared "
+            "parameters. It shows the point count and a time estimate as you edit, flags invalid input, "
+            "and runs the sweep with a progress bar. Here we drive the same form from code."
+        ),
+        code("%load_ext sweep_magic\nimport sweep_magic as sm\ned = sm.editor('gbm_option')\ned"),
+        checked(
+            "ed.set('s0', 100.0)\ned.set('strike', mode='linspace', start=90, stop=110, n=5)\n"
+            "ed.set('sigma', [0.15, 0.3])\ned.set('replicates', 3)\ned.set('seed', 11)\n"
+            "print(ed.info.value.split(', about')[0])\nprint(ed.yaml.value)"
+        ),
+        md("Invalid input is flagged in the form, and the Run button is disabled:"),
+        checked(
+            "ed.set('sigma', 9.0)\nprint(ed.error.value.split('</span>')[0].split('&#9888; ')[1])\nprint('run disabled:', ed.run_button.disabled)"
+        ),
+        code(
+            "ed.set('sigma', [0.15, 0.3])\nrun = ed.run(block=True)\nprint(ed.progress.value, '/', ed.progress.max, 'shards')"
+        ),
+        checked("print(run.summary(metrics=['price']).round(3).to_string(index=False))"),
+    ]
+)
+books["03_ray"] = nb(
+    [
+        md(
+            "# The same sweep on Ray\n\nThe `ray` backend runs shards as Ray tasks (locally here; "
+            "`RAY_ADDRESS` or `address=` for a cluster) with the same Rust kernel and writer, so the "
+            "result table is identical to the local one."
+        ),
+        code(
+            "import ray\nimport pandas as pd\nimport sweep_magic as sm\n"
+            "ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False);"
+        ),
+        code(
+            "spec = {\n    'experiment': 'mmc_queue',\n    'seed': 3,\n    'replicates': 2,\n"
+            "    'params': {'arrival_rate': {'linspace': [0.5, 1.8, 6]}, 'service_rate': 1.0,\n"
+            "               'servers': [2, 3], 'customers': 20000},\n}\n"
+            "on_ray = sm.run(spec, backend='ray').wait(progress=True)\nlocal = sm.run(spec, backend='local').wait()"
+        ),
+        checked(
+            "a = on_ray.to_pandas().drop(columns='duration_us')\nb = local.to_pandas().drop(columns='duration_us')\n"
+            "pd.testing.assert_frame_equal(a, b)\nprint('identical:', len(a), 'rows')"
+        ),
+        checked(
+            "print(on_ray.summary(by=['servers', 'arrival_rate'], metrics=['mean_wait']).round(3).to_string(index=False))"
+        ),
+        code("ray.shutdown()"),
+    ]
+)
+books["04_query"] = nb(
+    [
+        md(
+            "# Queries, summaries and the Ising phase transition\n\nSQL is written in Athena's (Trino) "
+            "dialect and runs locally on DuckDB (translated by sqlglot) over the same tables the cloud "
+            "catalog has: `results_<experiment>`, `failures_<experiment>` (partitioned by `run_id`) and `runs`."
+        ),
+        code("%load_ext sweep_magic\nimport sweep_magic as sm"),
+        code(
+            "%%sweep run -o ising\nexperiment: ising2d\nseed: 1\nreplicates: 2\nparams:\n"
+            "  size: [8, 16]\n  temperature: {linspace: [1.6, 3.2, 9]}\n  sweeps: 3000\n  burn_in: 500\n  algorithm: wolff"
+        ),
+        checked(
+            "%%sweep query -o peaks\n"
+            "SELECT size, temperature, round(avg(specific_heat), 3) AS c\n"
+            "FROM last_run\nGROUP BY size, temperature\nORDER BY size, c DESC"
+        ),
+        checked("print(peaks.groupby('size').head(1).to_string(index=False))"),
+        md(
+            "The specific heat peaks near the exact critical temperature Tc = 2/ln(1+√2) ≈ 2.269, "
+            "sharper for the larger lattice:"
+        ),
+        code(
+            "import math\nax = ising.plot(x='temperature', y='specific_heat', hue='size')\n"
+            "ax.axvline(2 / math.log(1 + math.sqrt(2)), ls='--', color='grey');"
+        ),
+        checked(
+            "print(sm.query(\"SELECT experiment, state, rows_ok FROM runs WHERE experiment = 'ising2d'\").to_string(index=False))"
+        ),
+    ]
+)
+books["05_cloud"] = nb(
+    [
+        md(
+            "# Cloud runs (AWS Lambda)\n\n**Skipped for now, with reason:** the cloud backend "
+            "(API Gateway → orchestrator Lambda → worker Lambdas → S3, queried with Athena) lands with "
+            "the cloud-path issue. The cells below show the intended use and are tagged `nbval-skip` "
+            "until the local emulation can execute them."
+        ),
+        code(
+            "import sweep_magic as sm\nprint('cloud backend available:', 'cloud' in sm.backends.BACKENDS)"
+        ),
+    ]
+)
+for _c in books["05_cloud"].cells[1:]:
+    pass
+books["05_cloud"].cells.append(
+    code(
+        "%%sweep run --cloud -o run\nexperiment: gbm_option\nparams: {s0: 100, strike: [90, 100, 110], sigma: 0.2}",
+        metadata={"tags": ["nbval-skip"]},
+    )
+)
+books["05_cloud"].cells.append(
+    code(
+        "%%sweep query --cloud\nSELECT strike, avg(price) FROM results_gbm_option WHERE run_id = '{run.run_id}' GROUP BY 1",
+        metadata={"tags": ["nbval-skip"]},
+    )
+)
+for name, book in books.items():
+    nbf.write(book, f"notebooks/{name}.ipynb")
+print("written")
