@@ -146,8 +146,6 @@ books["05_cloud"] = nb(
         ),
     ]
 )
-for _c in books["05_cloud"].cells[1:]:
-    pass
 books["05_cloud"].cells.append(
     code(
         "%%sweep run --cloud -o run\nexperiment: gbm_option\nparams: {s0: 100, strike: [90, 100, 110], sigma: 0.2}",
