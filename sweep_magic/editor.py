@@ -245,11 +245,10 @@ class SpecEditor:
             return
         self.progress.value = handle.status().shards_done
         self.progress.bar_style = "success"
-        self.output.clear_output()
-        with self.output:
-            from IPython.display import display
-
-            display(handle.to_pandas().head(20))
+        # Set the Output widget's contents directly: `with output:` capture is tied to the
+        # kernel's current request and is unreliable from this watcher thread.
+        self.output.outputs = ()
+        self.output.append_display_data(handle.to_pandas().head(20))
 
 
 def editor(

@@ -1,0 +1,164 @@
+"""The editor in a real browser: JupyterLab on loopback, headless Chromium driven by
+Playwright. Opens 02_editor, runs it, edits a parameter in the widget, clicks Run, and waits
+for the progress bar to finish and the result table to render. Saves a screenshot."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "tests" / "artifacts"
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt-get install chromium)"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    work = tmp_path / "lab"
+    work.mkdir()
+    shutil.copy(REPO / "notebooks" / "02_editor.ipynb", work)
+    root = tmp_path / "results"
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {**os.environ, "SWEEP_ROOT": str(root), "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyterlab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={work}",
+            "--LabApp.expose_app_in_browser=True",
+            "--ServerApp.allow_root=True",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise AssertionError("JupyterLab did not start") from None
+            time.sleep(0.5)
+    try:
+        yield f"{base}/lab/tree/02_editor.ipynb?token={token}", root
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_editor_runs_from_a_click_in_jupyterlab(lab: tuple[str, Path]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    url, root = lab
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        try:
+            page.goto(url)
+            page.wait_for_selector(".jp-Notebook", timeout=60_000)
+            page.wait_for_function("window.jupyterapp !== undefined", timeout=60_000)
+            page.wait_for_selector(
+                ".jp-Notebook-ExecutionIndicator, .jp-KernelStatus", timeout=60_000
+            )
+            time.sleep(2)
+            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            # The notebook's own programmatic run finishes first: one run on disk.
+            deadline = time.monotonic() + 120
+            while len(list(root.glob("runs/*/shards"))) < 1 and time.monotonic() < deadline:
+                time.sleep(0.5)
+            run_button = page.locator(".jp-OutputArea button.widget-button", has_text="Run").first
+            run_button.wait_for(timeout=60_000)
+            page.wait_for_function(
+                "document.querySelectorAll("
+                "'.jp-OutputArea .widget-hprogress .progress-bar-success').length > 0",
+                timeout=120_000,
+            )
+            # Edit a parameter as a user would: replicates 3 -> 1, then click Run.
+            replicates = (
+                page.locator(".jp-OutputArea .widget-inline-hbox", has_text="replicates")
+                .locator("input")
+                .first
+            )
+            replicates.fill("1")
+            replicates.press("Enter")
+            time.sleep(1)
+            runs_before = set(root.glob("runs/*"))
+            run_button.click()
+            deadline = time.monotonic() + 120
+            new_runs: set[Path] = set()
+            while time.monotonic() < deadline and not new_runs:
+                new_runs = set(root.glob("runs/*")) - runs_before
+                time.sleep(0.2)
+            assert new_runs, "clicking Run started no run"
+            (new_run,) = new_runs
+            manifest = json.loads((new_run / "manifest.json").read_text())
+            assert manifest["spec"]["replicates"] == 1
+            page.wait_for_function(
+                "[...document.querySelectorAll('.jp-OutputArea .widget-hprogress .progress-bar')]"
+                ".some(b => b.style.width === '100%'"
+                " && b.classList.contains('progress-bar-success'))",
+                timeout=120_000,
+            )
+            # The result table of the new run: 10 points x 1 replicate.
+            page.wait_for_function(
+                "(() => { const t = [...document.querySelectorAll("
+                "'.jp-OutputArea .widget-output table')];"
+                " return t.length === 1 && t[0].querySelectorAll('tbody tr').length === 10; })()",
+                timeout=60_000,
+            )
+            marker_count = len(list((new_run / "shards").glob("*.json")))
+            assert marker_count == manifest["plan"]["shards"]
+        except Exception:
+            html = page.evaluate(
+                "[...document.querySelectorAll('.jp-OutputArea .widget-hprogress')]"
+                ".map(e => e.outerHTML).join('\\n')"
+            )
+            (ARTIFACTS / "progress.html").write_text(html)
+            raise
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "editor.png"), full_page=True)
+            browser.close()
