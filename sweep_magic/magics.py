@@ -22,11 +22,11 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shlex
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 from traitlets import Int, Unicode
 
@@ -40,15 +40,17 @@ __all__ = ["SweepMagics", "load_ipython_extension"]
 _NAME = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\}")
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports mistakes as UsageError instead of exiting."""
-
-    def error(self, message: str) -> Any:
-        raise UsageError(f"%sweep {self.prog.split()[-1]}: {message}")
-
-
-def _parser(name: str) -> _Parser:
-    return _Parser(prog=f"%sweep {name}", add_help=False)
+SUBCOMMANDS = (
+    "experiments",
+    "run",
+    "status",
+    "runs",
+    "cancel",
+    "resume",
+    "query",
+    "config",
+    "editor",
+)
 
 
 @magics_class
@@ -103,36 +105,45 @@ class SweepMagics(Magics):
 
     # -- the magic ----------------------------------------------------------------------------
 
+    @magic_arguments()
+    @argument("subcommand", choices=SUBCOMMANDS, help="what to do")
+    @argument(
+        "target",
+        nargs="?",
+        default=None,
+        help="RUN id (status, cancel, resume) or EXPERIMENT (editor)",
+    )
+    @argument("-f", "--file", default=None, help="run: read the spec from this file")
+    @argument("--backend", default=None, help="run/resume: local, ray or cloud")
+    @argument("--cloud", action="store_true", help="run/query: use the cloud backend")
+    @argument("--root", default=None, help="result root (default: SWEEP_ROOT or ./sweep-data)")
+    @argument("--name", default=None, help="run: label for the run")
+    @argument("--threads", type=int, default=None, help="run: worker threads (local)")
+    @argument("--no-block", action="store_true", help="run/resume: return the live handle at once")
+    @argument("-o", "--output", default=None, help="run: store the handle; query: the DataFrame")
     @line_cell_magic
     def sweep(self, line: str, cell: str | None = None) -> Any:
-        """Declare, run, watch and query parameter sweeps. See ``sweep_magic.magics``:
+        """Declare, run, watch and query parameter sweeps (``%load_ext sweep_magic``).
 
-        %sweep experiments | config | runs [--root R]
-        %%sweep run [--backend B] [--cloud] [--root R] [--name N] [--no-block] [-o VAR]
-        %sweep run -f SPEC_FILE [same options]
-        %sweep status [RUN] | cancel RUN | resume RUN   [--root R]
-        %%sweep query [-o VAR] [--root R] [--cloud]
-        %sweep editor EXPERIMENT
+        Examples::
+
+            %sweep experiments
+            %%sweep run -o run            (the cell body is the spec, YAML; {var} interpolates)
+            %sweep run -f spec.yaml --backend ray --no-block
+            %sweep status [RUN] / %sweep runs / %sweep cancel RUN / %sweep resume RUN
+            %%sweep query -o df           (Athena-dialect SQL; table last_run = last results)
+            %sweep config / %sweep editor gbm_option
         """
+        opts = parse_argstring(self.sweep, line)
+        handler = getattr(self, f"_cmd_{opts.subcommand}")
         try:
-            words = shlex.split(line)
-        except ValueError as exc:
-            raise UsageError(f"%sweep: {exc}") from None
-        if not words:
-            raise UsageError(
-                "%sweep needs a subcommand: experiments, run, status, runs, cancel, resume, "
-                "query, config, editor (see %sweep?)"
-            )
-        command, args = words[0], words[1:]
-        handler = getattr(self, f"_cmd_{command}", None)
-        if handler is None:
-            raise UsageError(f"%sweep: unknown subcommand {command!r} (see %sweep?)")
-        try:
-            return handler(args, cell)
+            return handler(opts, cell)
         except SweepError as exc:
             raise UsageError(str(exc)) from None
+        except OSError as exc:
+            raise UsageError(f"%sweep {opts.subcommand}: {exc}") from None
 
-    def _cmd_experiments(self, args: list[str], cell: str | None) -> Any:
+    def _cmd_experiments(self, opts: argparse.Namespace, cell: str | None) -> Any:
         import pandas as pd
 
         from .experiments import experiments
@@ -152,29 +163,14 @@ class SweepMagics(Magics):
         ]
         return pd.DataFrame(rows)
 
-    def _cmd_run(self, args: list[str], cell: str | None) -> Any:
-        p = _parser("run")
-        p.add_argument("-f", "--file", default=None)
-        p.add_argument("--backend", default=None)
-        p.add_argument("--cloud", action="store_true")
-        p.add_argument("--root", default=None)
-        p.add_argument("--name", default=None)
-        p.add_argument("--threads", type=int, default=None)
-        p.add_argument("--no-block", action="store_true")
-        p.add_argument("-o", "--output", default=None)
-        opts = p.parse_args(args)
+    def _cmd_run(self, opts: argparse.Namespace, cell: str | None) -> Any:
         if opts.file and cell and cell.strip():
             raise UsageError("%%sweep run: give the spec in the cell or with -f, not both")
         if opts.file:
             with open(opts.file, encoding="utf-8") as f:
                 text = f.read()
-            fmt = (
-                "json"
-                if opts.file.endswith(".json")
-                else "toml"
-                if opts.file.endswith(".toml")
-                else "yaml"
-            )
+            suffix = opts.file.rsplit(".", 1)[-1].lower()
+            fmt = suffix if suffix in ("json", "toml") else "yaml"
         elif cell and cell.strip():
             text, fmt = cell, "yaml"
         else:
@@ -184,11 +180,9 @@ class SweepMagics(Magics):
             spec = Spec({**spec.normalized, "name": opts.name})
         backend = "cloud" if opts.cloud else (opts.backend or self.default_backend or None)
         handle = run(spec, backend=backend, root=opts.root, threads=opts.threads)
-        self.last_run = handle
-        if self.shell is not None:
-            self.shell.user_ns["_sweep_last_run"] = handle
-            if opts.output:
-                self.shell.user_ns[opts.output] = handle
+        self._remember(handle)
+        if opts.output and self.shell is not None:
+            self.shell.user_ns[opts.output] = handle
         if opts.no_block:
             print(f"run {handle.run_id} started: {spec.points} points, {spec.shards} shards")
             return handle if not opts.output else None
@@ -209,50 +203,31 @@ class SweepMagics(Magics):
         self._show(handle.to_pandas())
         return None
 
-    def _cmd_status(self, args: list[str], cell: str | None) -> Any:
-        p = _parser("status")
-        p.add_argument("run_id", nargs="?", default=None)
-        p.add_argument("--root", default=None)
-        opts = p.parse_args(args)
-        return self._run_handle(opts.run_id, opts.root).status()
+    def _cmd_status(self, opts: argparse.Namespace, cell: str | None) -> Any:
+        return self._run_handle(opts.target, opts.root).status()
 
-    def _cmd_runs(self, args: list[str], cell: str | None) -> Any:
-        p = _parser("runs")
-        p.add_argument("--root", default=None)
-        return runs(root=p.parse_args(args).root)
+    def _cmd_runs(self, opts: argparse.Namespace, cell: str | None) -> Any:
+        return runs(root=opts.root)
 
-    def _cmd_cancel(self, args: list[str], cell: str | None) -> Any:
-        p = _parser("cancel")
-        p.add_argument("run_id", nargs="?", default=None)
-        p.add_argument("--root", default=None)
-        opts = p.parse_args(args)
-        handle = self._run_handle(opts.run_id, opts.root)
+    def _cmd_cancel(self, opts: argparse.Namespace, cell: str | None) -> Any:
+        handle = self._run_handle(opts.target, opts.root)
         handle.cancel()
         print(f"cancel requested for run {handle.run_id}")
 
-    def _cmd_resume(self, args: list[str], cell: str | None) -> Any:
-        p = _parser("resume")
-        p.add_argument("run_id")
-        p.add_argument("--root", default=None)
-        p.add_argument("--backend", default=None)
-        p.add_argument("--no-block", action="store_true")
-        opts = p.parse_args(args)
-        handle = resume(opts.run_id, root=opts.root, backend=opts.backend)
-        self.last_run = handle
+    def _cmd_resume(self, opts: argparse.Namespace, cell: str | None) -> Any:
+        if not opts.target:
+            raise UsageError("%sweep resume: give the RUN id")
+        handle = resume(opts.target, root=opts.root, backend=opts.backend)
+        self._remember(handle)
         if opts.no_block:
             return handle
         handle.wait(progress=True)
         return handle.status()
 
-    def _cmd_query(self, args: list[str], cell: str | None) -> Any:
+    def _cmd_query(self, opts: argparse.Namespace, cell: str | None) -> Any:
         from .query import query
 
-        p = _parser("query")
-        p.add_argument("-o", "--output", default=None)
-        p.add_argument("--root", default=None)
-        p.add_argument("--cloud", action="store_true")
-        opts, rest = p.parse_known_args(args)
-        sql = (cell or "").strip() or " ".join(rest)
+        sql = (cell or "").strip()
         if not sql:
             raise UsageError("%%sweep query: put the SQL in the cell body")
         if opts.cloud:
@@ -263,32 +238,23 @@ class SweepMagics(Magics):
         self._show(frame)
         return None
 
-    def _cmd_config(self, args: list[str], cell: str | None) -> Any:
+    def _cmd_config(self, opts: argparse.Namespace, cell: str | None) -> Any:
         import pandas as pd
 
         config = load_config()
+        keys = ("backend", "root", "api_url", "region", "threads", "max_points", "max_spec_bytes")
         rows = [
             {"setting": key, "value": str(getattr(config, key)), "source": config.sources[key]}
-            for key in (
-                "backend",
-                "root",
-                "api_url",
-                "region",
-                "threads",
-                "max_points",
-                "max_spec_bytes",
-            )
+            for key in keys
         ]
         return pd.DataFrame(rows)
 
-    def _cmd_editor(self, args: list[str], cell: str | None) -> Any:
-        p = _parser("editor")
-        p.add_argument("experiment")
-        p.add_argument("--root", default=None)
-        opts = p.parse_args(args)
+    def _cmd_editor(self, opts: argparse.Namespace, cell: str | None) -> Any:
+        if not opts.target:
+            raise UsageError("%sweep editor: give the EXPERIMENT name")
         from .editor import editor
 
-        return editor(opts.experiment, root=opts.root, on_run=self._remember)
+        return editor(opts.target, root=opts.root, on_run=self._remember)
 
     def _remember(self, handle: Run) -> None:
         self.last_run = handle

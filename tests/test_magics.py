@@ -102,8 +102,8 @@ def test_status_runs_query_and_config(ip: InteractiveShell) -> None:
             'params.sigma: expected a number or list, got "abc"',
         ),
         ("%sweep status 20990101-000000-deadbeef", "not found: run 20990101-000000-deadbeef"),
-        ("%sweep run --bogus", "%sweep run: unrecognized arguments: --bogus"),
-        ("%sweep frobnicate", "unknown subcommand 'frobnicate'"),
+        ("%sweep run --bogus", "unrecognized arguments: --bogus"),
+        ("%sweep frobnicate", "invalid choice: 'frobnicate'"),
         ("%%sweep query\nSELEC 1", "SQL does not parse"),
         ("%sweep run", "put the spec (YAML) in the cell body"),
     ],
@@ -119,7 +119,10 @@ def test_mistakes_are_one_line_usage_errors(
 
 def test_help_documents_the_subcommands(ip: InteractiveShell) -> None:
     doc = ip.find_line_magic("sweep").__doc__ or ""
-    for word in ("experiments", "run", "status", "runs", "query", "config", "editor", "--no-block"):
+    # @magic_arguments writes the argparse usage into the docstring that `%sweep?` prints.
+    assert "%sweep [-f FILE] [--backend BACKEND] [--cloud]" in doc
+    assert "positional arguments" in doc
+    for word in ("experiments", "status", "query", "config", "editor", "--no-block", "--cloud"):
         assert word in doc
 
 
