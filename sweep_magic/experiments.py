@@ -44,6 +44,9 @@ class Experiment:
     description: str
     params: tuple[Param, ...]
     metrics: tuple[Metric, ...]
+    #: Column (name, Athena type) pairs of its ``results`` and ``failures`` tables, from the
+    #: engine, without ``run_id``.
+    tables: dict[str, tuple[tuple[str, str], ...]]
 
 
 @cache
@@ -66,7 +69,10 @@ def _registry() -> tuple[Experiment, ...]:
         metrics = tuple(
             Metric(m["name"], m["type"], m["unit"], m["description"]) for m in e["metrics"]
         )
-        out.append(Experiment(e["name"], e["description"], params, metrics))
+        tables = {
+            kind: tuple((c["name"], c["type"]) for c in cols) for kind, cols in e["tables"].items()
+        }
+        out.append(Experiment(e["name"], e["description"], params, metrics, tables))
     return tuple(out)
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from . import _native
 from .config import load_config
 from .errors import QueryError
-from .experiments import experiments
+from .experiments import experiments, get_experiment
 
 if TYPE_CHECKING:
     import duckdb
@@ -34,26 +34,7 @@ _DUCK_TYPES = {"bigint": "BIGINT", "double": "DOUBLE", "boolean": "BOOLEAN", "st
 
 
 def _columns(kind: str, experiment: str) -> list[tuple[str, str]]:
-    exp = next(e for e in experiments() if e.name == experiment)
-    cols = [("point", "bigint"), ("replicate", "bigint")]
-    cols += [
-        (p.name, {"float": "double", "int": "bigint", "bool": "boolean"}.get(p.type, "string"))
-        for p in exp.params
-    ]
-    if kind == "results":
-        cols += [
-            (m.name, {"float": "double", "int": "bigint", "bool": "boolean"}.get(m.type, "string"))
-            for m in exp.metrics
-        ]
-        cols += [("seed", "bigint"), ("duration_us", "bigint")]
-    else:
-        cols += [
-            ("seed", "bigint"),
-            ("error_kind", "string"),
-            ("message", "string"),
-            ("duration_us", "bigint"),
-        ]
-    return [*cols, ("run_id", "string")]
+    return [*get_experiment(experiment).tables[kind], ("run_id", "string")]
 
 
 def _bind_table(con: duckdb.DuckDBPyConnection, root: Path, kind: str, experiment: str) -> None:

@@ -358,6 +358,10 @@ impl Registry {
                         "description": e.description(),
                         "params": e.params().iter().map(param_json).collect::<Vec<_>>(),
                         "metrics": e.metrics(),
+                        "tables": {
+                            "results": crate::table::results_columns(e.as_ref()),
+                            "failures": crate::table::failures_columns(e.as_ref()),
+                        },
                     })
                 })
                 .collect(),

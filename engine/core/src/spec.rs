@@ -988,6 +988,32 @@ fn check_value(value: &Value, decl: &ParamDecl, path: &str) -> Result<(), SpecEr
     Ok(())
 }
 
+/// `args` as a list of exactly `len` items, or an error saying `expected {what}`.
+fn fixed_list<'a>(
+    args: &'a Json,
+    len: usize,
+    path: &str,
+    what: &str,
+) -> Result<&'a [Json], SpecError> {
+    match args {
+        Json::Array(items) if items.len() == len => Ok(items),
+        other => Err(SpecError::new(
+            path,
+            format!("expected {what}, got {}", describe(other)),
+        )),
+    }
+}
+
+/// Item `i` of `items` as a finite number; errors name `path[i]`.
+fn finite_at(items: &[Json], i: usize, path: &str) -> Result<f64, SpecError> {
+    items[i].as_f64().filter(|x| x.is_finite()).ok_or_else(|| {
+        SpecError::new(
+            format!("{path}[{i}]"),
+            format!("expected a number, got {}", describe(&items[i])),
+        )
+    })
+}
+
 fn parse_generator(
     form: &str,
     args: &Json,
@@ -1012,23 +1038,8 @@ fn parse_generator(
         "range" => "[start, stop, step]",
         _ => "[start, stop, n]",
     };
-    let items = match args {
-        Json::Array(items) if items.len() == 3 => items,
-        other => {
-            return Err(SpecError::new(
-                path,
-                format!("expected a list {shape}, got {}", describe(other)),
-            ));
-        }
-    };
-    let number = |i: usize| -> Result<f64, SpecError> {
-        items[i].as_f64().filter(|x| x.is_finite()).ok_or_else(|| {
-            SpecError::new(
-                format!("{path}[{i}]"),
-                format!("expected a number, got {}", describe(&items[i])),
-            )
-        })
-    };
+    let items = fixed_list(args, 3, path, &format!("a list {shape}"))?;
+    let number = |i: usize| finite_at(items, i, path);
     let (start, stop) = (number(0)?, number(1)?);
     let values = if form == "range" {
         let step = number(2)?;
@@ -1344,23 +1355,8 @@ fn parse_dist(v: &Json, decl: &ParamDecl, path: &str) -> Result<Dist, SpecError>
             ));
         }
     };
-    let pair = match args {
-        Json::Array(items) if items.len() == 2 => items,
-        other => {
-            return Err(SpecError::new(
-                fpath,
-                format!("expected a list of two numbers, got {}", describe(other)),
-            ));
-        }
-    };
-    let num = |i: usize| -> Result<f64, SpecError> {
-        pair[i].as_f64().filter(|x| x.is_finite()).ok_or_else(|| {
-            SpecError::new(
-                format!("{fpath}[{i}]"),
-                format!("expected a number, got {}", describe(&pair[i])),
-            )
-        })
-    };
+    let pair = fixed_list(args, 2, &fpath, "a list of two numbers")?;
+    let num = |i: usize| finite_at(pair, i, &fpath);
     let (a, b) = (num(0)?, num(1)?);
     let check = |x: f64, what: &str| -> Result<(), SpecError> {
         if decl.bounds.contains(x) {
