@@ -9,7 +9,9 @@ step "system packages"
 # The browser test drives Debian's Chromium; install it where we can (CI runs as root).
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    # A registry hiccup must not fail the suite: the browser test then skips, saying why.
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+      || echo "could not install chromium: the browser test will be skipped"
   else
     echo "chromium is missing and this is not root: the browser test will be skipped"
   fi
