@@ -11,6 +11,7 @@ pub mod error;
 pub mod experiment;
 pub mod layout;
 pub mod math;
+pub mod memory_store;
 pub mod rng;
 pub mod run;
 pub mod sample;
@@ -25,6 +26,7 @@ pub use error::{Result, SpecError, SweepError};
 pub use experiment::{
     Bound, Bounds, Experiment, KernelError, MetricDecl, ParamDecl, Registry, Value, ValueType,
 };
+pub use memory_store::MemoryStore;
 pub use run::{Manifest, Plan, Run, RunControl, RunReport, RunStatus, ShardMarker};
 pub use spec::{Limits, Spec, SpecFormat};
 pub use store::{LocalStore, Store};
