@@ -80,6 +80,15 @@ pub struct SubmitResponse {
     pub status_url: String,
 }
 
+/// The answer to `POST /runs/{id}/resume`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResumeResponse {
+    /// The run.
+    pub run_id: String,
+    /// Shards sent to workers again.
+    pub shards_dispatched: u64,
+}
+
 /// The orchestrator over a store and a registry.
 pub struct Orchestrator<'a> {
     store: &'a dyn Store,
