@@ -205,3 +205,15 @@ def test_ctrl_c_stops_the_run_promptly_and_keeps_only_complete_shards(
     )
     assert parts == done
     assert not list(root.rglob(".*tmp*"))
+
+
+def test_kernel_panics_are_recorded_not_printed(sweep_cmd: list[str], tmp_path: Path) -> None:
+    spec = tmp_path / "panics.yaml"
+    spec.write_text(
+        "experiment: diag_fail\nreplicates: 20\nparams: {fail_rate: 0.5, mode: panic}\n"
+    )
+    out = sweep(sweep_cmd, "run", str(spec), "--root", str(tmp_path / "r"), "--json")
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert summary["rows_failed"] > 0
+    assert "panicked" not in out.stderr

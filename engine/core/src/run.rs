@@ -19,6 +19,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
+/// Name of the threads that compute shards.
+pub const SHARD_THREAD_NAME: &str = "sweep-shard";
+
 /// Version of the manifest and marker formats.
 pub const LAYOUT_FORMAT: u32 = 1;
 
@@ -321,7 +324,10 @@ impl Run {
         let threads = threads.clamp(1, shards.len().max(1));
         std::thread::scope(|scope| {
             for _ in 0..threads {
-                scope.spawn(|| {
+                // Named, so a host can recognise kernel panics on these threads (they are
+                // caught and recorded as failures) and keep them off stderr.
+                let builder = std::thread::Builder::new().name(SHARD_THREAD_NAME.to_string());
+                let spawned = builder.spawn_scoped(scope, || {
                     loop {
                         if stop.load(Ordering::Relaxed) || control.is_cancelled() {
                             return;
@@ -349,6 +355,12 @@ impl Run {
                         }
                     }
                 });
+                if let Err(e) = spawned {
+                    first_error
+                        .lock()
+                        .expect("not poisoned")
+                        .get_or_insert(SweepError::Corrupt(format!("cannot start a thread: {e}")));
+                }
             }
         });
         if let Some(e) = first_error.into_inner().expect("not poisoned") {

@@ -362,6 +362,23 @@ fn register_python_experiment(
         })
 }
 
+/// Keeps kernel panics on shard threads off stderr: the runner catches them and records each
+/// as a failure row (`error_kind` = `panic`, with the message), so printing them too would only
+/// flood a notebook. Panics anywhere else still print as usual.
+fn quiet_kernel_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let on_shard_thread =
+                std::thread::current().name() == Some(sweep_core::run::SHARD_THREAD_NAME);
+            if !on_shard_thread {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// The private native module of sweep_magic.
 #[pymodule]
 mod _native {
@@ -375,6 +392,7 @@ mod _native {
     #[pymodule_init]
     fn init(m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
         use pyo3::types::PyModuleMethods;
+        super::quiet_kernel_panics();
         m.add("ENGINE_VERSION", sweep_core::run::ENGINE_VERSION)
     }
 }
