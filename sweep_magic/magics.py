@@ -33,7 +33,7 @@ from traitlets import Int, Unicode
 from .config import load_config
 from .errors import SweepError
 from .run import Run, open_run, resume, run, runs
-from .spec import Spec
+from .spec import Spec, format_for_path
 
 __all__ = ["SweepMagics", "load_ipython_extension"]
 
@@ -169,8 +169,7 @@ class SweepMagics(Magics):
         if opts.file:
             with open(opts.file, encoding="utf-8") as f:
                 text = f.read()
-            suffix = opts.file.rsplit(".", 1)[-1].lower()
-            fmt = suffix if suffix in ("json", "toml") else "yaml"
+            fmt = format_for_path(opts.file)
         elif cell and cell.strip():
             text, fmt = cell, "yaml"
         else:

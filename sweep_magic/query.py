@@ -12,12 +12,10 @@ through DuckDB's relation API, so no path or user value is ever spliced into SQL
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import _native
 from .config import load_config
 from .errors import QueryError
 from .experiments import experiments, get_experiment
@@ -57,14 +55,10 @@ def _bind_table(con: duckdb.DuckDBPyConnection, root: Path, kind: str, experimen
 def _runs_frame(root: Path) -> pd.DataFrame:
     import pandas as pd
 
-    from .run import runs
+    from .run import runs_table
 
-    df = runs(root)
-    specs = {
-        e["manifest"]["run_id"]: json.dumps(e["manifest"]["spec"])
-        for e in json.loads(_native.list_runs(str(root)))
-    }
-    df["spec"] = df["run_id"].map(specs).astype("string")
+    df = runs_table(root, with_spec=True)
+    df["spec"] = df["spec"].astype("string")
     df["created_at"] = pd.to_datetime(df["created_at"], utc=True).dt.tz_localize(None)
     return df
 

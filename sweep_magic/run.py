@@ -360,33 +360,40 @@ _RUNS_COLUMNS = [
 
 def runs(root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
     """Every run under the root, oldest first: one row per manifest with its progress."""
+    return runs_table(load_config().resolve_root(root))
+
+
+def runs_table(root: Path, *, with_spec: bool = False) -> pd.DataFrame:
+    """The runs under ``root`` from one listing; ``with_spec`` adds the normalized spec as a
+    JSON ``spec`` column (the ``runs`` table of queries)."""
     import pandas as pd
 
-    root_path = load_config().resolve_root(root)
     rows = []
-    for entry in json.loads(_native.list_runs(str(root_path))):
+    for entry in json.loads(_native.list_runs(str(root))):
         m, st = entry["manifest"], entry["status"]
         if st["shards_done"] == st["shards_total"]:
             state = "complete"
         else:
             state = "cancelled" if st["cancel_requested"] else "incomplete"
-        rows.append(
-            {
-                "run_id": m["run_id"],
-                "experiment": m["experiment"],
-                "name": m["name"],
-                "created_at": pd.Timestamp(m["created_at"]),
-                "points": m["plan"]["points"],
-                "rows": m["plan"]["rows"],
-                "shards": st["shards_total"],
-                "shards_done": st["shards_done"],
-                "rows_ok": st["rows_ok"],
-                "rows_failed": st["rows_failed"],
-                "state": state,
-                "spec_hash": m["spec_hash"],
-            }
-        )
-    return pd.DataFrame(rows, columns=_RUNS_COLUMNS)
+        row = {
+            "run_id": m["run_id"],
+            "experiment": m["experiment"],
+            "name": m["name"],
+            "created_at": pd.Timestamp(m["created_at"]),
+            "points": m["plan"]["points"],
+            "rows": m["plan"]["rows"],
+            "shards": st["shards_total"],
+            "shards_done": st["shards_done"],
+            "rows_ok": st["rows_ok"],
+            "rows_failed": st["rows_failed"],
+            "state": state,
+            "spec_hash": m["spec_hash"],
+        }
+        if with_spec:
+            row["spec"] = json.dumps(m["spec"])
+        rows.append(row)
+    columns = [*_RUNS_COLUMNS, "spec"] if with_spec else _RUNS_COLUMNS
+    return pd.DataFrame(rows, columns=columns)
 
 
 def open_run(run_id: str, root: str | os.PathLike[str] | None = None) -> Run:

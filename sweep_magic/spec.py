@@ -26,6 +26,11 @@ __all__ = ["Spec"]
 _FORMATS = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".toml": "toml"}
 
 
+def format_for_path(path: str | os.PathLike[str]) -> str:
+    """The spec format a file name implies: json, toml, or yaml (also for unknown suffixes)."""
+    return _FORMATS.get(Path(path).suffix.lower(), "yaml")
+
+
 def _jsonable(value: Any) -> Any:
     """JSON fallback for values users commonly put in specs (numpy scalars/arrays, tuples)."""
     for attr in ("tolist", "item"):
@@ -109,7 +114,7 @@ class Spec:
             text = p.read_text(encoding="utf-8")
         except OSError as exc:
             raise SpecError(f"cannot read spec file {str(p)!r}: {exc.strerror}") from None
-        return cls.from_text(text, _FORMATS.get(p.suffix.lower(), "yaml"), max_points=max_points)
+        return cls.from_text(text, format_for_path(p), max_points=max_points)
 
     @property
     def normalized(self) -> dict[str, Any]:
