@@ -41,5 +41,8 @@ step "mypy"
 step "pytest"
 .venv/bin/python -m pytest
 
+step "infrastructure checks (checkov, HCL policy tests, secret scan)"
+bash scripts/check_infra.sh
+
 step "notebooks (nbval)"
 .venv/bin/python -m pytest --nbval-lax notebooks -p no:cacheprovider
