@@ -87,6 +87,108 @@ pub fn plan_invocations(
         .collect()
 }
 
+/// Version of the dispatch request contract (the orchestrator invoking itself).
+pub const DISPATCH_VERSION: u32 = 1;
+
+/// Which shards a dispatch covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum ShardSet {
+    /// Every shard in `[first, end)` that has no marker yet.
+    Range {
+        /// First shard.
+        first: u64,
+        /// One past the last shard.
+        end: u64,
+    },
+    /// These shards (at most [`MAX_LISTED_SHARDS`]), e.g. stragglers.
+    List(Vec<u64>),
+}
+
+/// Most shards a [`ShardSet::List`] may name.
+pub const MAX_LISTED_SHARDS: usize = 4096;
+
+/// The orchestrator's asynchronous self-invocation that fans a run's shards out to workers,
+/// so the HTTP answer never waits for the fan-out. Like [`WorkerPayload`], it names the run
+/// and a shard range, never the points: a few hundred bytes for any run size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchRequest {
+    /// Contract version ([`DISPATCH_VERSION`]).
+    pub version: u32,
+    /// The run.
+    pub run_id: String,
+    /// The shards to send to workers.
+    pub shards: ShardSet,
+    /// Passed on to the worker payloads (1 = straggler re-dispatch).
+    #[serde(default)]
+    pub attempt: u32,
+}
+
+impl DispatchRequest {
+    /// A dispatch of every pending shard of `run_id` in `[first, end)`.
+    pub fn range(run_id: &str, first: u64, end: u64) -> Self {
+        DispatchRequest {
+            version: DISPATCH_VERSION,
+            run_id: run_id.to_string(),
+            shards: ShardSet::Range { first, end },
+            attempt: 0,
+        }
+    }
+
+    /// Parses and checks a dispatch request.
+    pub fn parse(bytes: &[u8]) -> Result<Self, ContractError> {
+        let request: DispatchRequest =
+            serde_json::from_slice(bytes).map_err(|e| ContractError::Invalid(e.to_string()))?;
+        if request.version != DISPATCH_VERSION {
+            return Err(ContractError::Version {
+                got: request.version,
+            });
+        }
+        sweep_core::layout::validate_run_id(&request.run_id)
+            .map_err(|e| ContractError::Invalid(e.to_string()))?;
+        match &request.shards {
+            ShardSet::Range { first, end } if first >= end => Err(ContractError::Invalid(format!(
+                "empty shard range [{first}, {end})"
+            ))),
+            ShardSet::List(list) if list.is_empty() || list.len() > MAX_LISTED_SHARDS => {
+                Err(ContractError::Invalid(format!(
+                    "a dispatch lists 1 to {MAX_LISTED_SHARDS} shards, got {}",
+                    list.len()
+                )))
+            }
+            _ => Ok(request),
+        }
+    }
+
+    /// The request as JSON bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("dispatch request serializes")
+    }
+}
+
+/// What the orchestrator's invocation payload is: an asynchronous dispatch from itself, or
+/// (anything else) an API Gateway event.
+pub fn is_dispatch(bytes: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(default)]
+        run_id: Option<serde::de::IgnoredAny>,
+        #[serde(default)]
+        shards: Option<serde::de::IgnoredAny>,
+        #[serde(default, rename = "requestContext")]
+        request_context: Option<serde::de::IgnoredAny>,
+    }
+    matches!(
+        serde_json::from_slice::<Probe>(bytes),
+        Ok(Probe {
+            run_id: Some(_),
+            shards: Some(_),
+            request_context: None
+        })
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +204,25 @@ mod tests {
             WorkerPayload::parse(&payloads[3].to_bytes()).unwrap(),
             payloads[3]
         );
+    }
+
+    #[test]
+    fn dispatch_requests_round_trip_and_are_told_apart_from_http_events() {
+        let d = DispatchRequest::range("r1", 0, 1_000_000);
+        assert!(d.to_bytes().len() < 200);
+        assert_eq!(DispatchRequest::parse(&d.to_bytes()).unwrap(), d);
+        assert!(is_dispatch(&d.to_bytes()));
+        assert!(!is_dispatch(
+            br#"{"version":"2.0","rawPath":"/runs","requestContext":{}}"#
+        ));
+        for bad in [
+            &br#"{"version":2,"run_id":"r1","shards":{"range":{"first":0,"end":1}}}"#[..],
+            br#"{"version":1,"run_id":"r1","shards":{"range":{"first":3,"end":3}}}"#,
+            br#"{"version":1,"run_id":"a/b","shards":{"list":[1]}}"#,
+            br#"{"version":1,"run_id":"r1","shards":{"list":[]}}"#,
+        ] {
+            assert!(DispatchRequest::parse(bad).is_err());
+        }
     }
 
     #[test]

@@ -9,10 +9,11 @@
 //! a worker that finds a shard's marker skips it, and a shard computed twice writes the same
 //! rows to the same keys.
 
+pub mod api;
 pub mod contract;
 pub mod dispatch;
 pub mod orchestrator;
 pub mod worker;
 
 pub use contract::{CONTRACT_VERSION, ContractError, WorkerPayload};
-pub use orchestrator::{CloudConfig, Orchestrator, SubmitResponse};
+pub use orchestrator::{Catalog, CloudConfig, FanoutPlan, NoCatalog, Orchestrator, SubmitResponse};

@@ -2,7 +2,9 @@
 //! straggler rule. Each call returns the worker payloads to dispatch, so the Lambda adapter
 //! can answer 202 first and fan out afterwards (or hand the payloads to itself).
 
-use crate::contract::{MAX_SHARDS_PER_INVOKE, WorkerPayload, plan_invocations};
+use crate::contract::{
+    DispatchRequest, MAX_SHARDS_PER_INVOKE, ShardSet, WorkerPayload, plan_invocations,
+};
 use crate::worker::{StartedMarker, started_key};
 use serde::Serialize;
 use sweep_core::run::status_of;
@@ -21,6 +23,9 @@ pub struct CloudConfig {
     pub straggler_factor: f64,
     /// ... and longer than this, in milliseconds.
     pub straggler_min_ms: u64,
+    /// Most worker invocations one dispatcher sends itself; a larger run is split among
+    /// further dispatchers (a two-level fan-out), so no dispatcher nears Lambda's time limit.
+    pub invokes_per_dispatcher: usize,
 }
 
 impl Default for CloudConfig {
@@ -31,6 +36,7 @@ impl Default for CloudConfig {
             shards_per_invoke: 8,
             straggler_factor: 4.0,
             straggler_min_ms: 30_000,
+            invokes_per_dispatcher: 1000,
         }
     }
 }
@@ -89,11 +95,38 @@ pub struct ResumeResponse {
     pub shards_dispatched: u64,
 }
 
+/// Where new runs are registered for queries (the Glue catalog in AWS).
+pub trait Catalog: Send + Sync {
+    /// Makes run `run_id` of `experiment` queryable (its results and failures partitions).
+    /// Must be idempotent: registering a run twice is not an error.
+    fn register_run(&self, experiment: &str, run_id: &str) -> Result<(), String>;
+}
+
+/// No catalog (local emulation, or a deployment without Athena tables).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoCatalog;
+
+impl Catalog for NoCatalog {
+    fn register_run(&self, _experiment: &str, _run_id: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// What one dispatch sends: worker payloads, and further dispatches for large runs.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FanoutPlan {
+    /// Payloads for workers.
+    pub workers: Vec<WorkerPayload>,
+    /// Dispatch requests for further dispatchers (the second level of the fan-out).
+    pub dispatchers: Vec<DispatchRequest>,
+}
+
 /// The orchestrator over a store and a registry.
 pub struct Orchestrator<'a> {
     store: &'a dyn Store,
     registry: &'a Registry,
     config: CloudConfig,
+    catalog: &'a dyn Catalog,
 }
 
 impl<'a> Orchestrator<'a> {
@@ -103,7 +136,24 @@ impl<'a> Orchestrator<'a> {
             store,
             registry,
             config,
+            catalog: &NoCatalog,
         }
+    }
+
+    /// Registers each new run in `catalog` before its manifest is written.
+    pub fn with_catalog(mut self, catalog: &'a dyn Catalog) -> Self {
+        self.catalog = catalog;
+        self
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &CloudConfig {
+        &self.config
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Registry {
+        self.registry
     }
 
     fn payloads(&self, run_id: &str, shards: &[u64], attempt: u32) -> Vec<WorkerPayload> {
@@ -140,6 +190,15 @@ impl<'a> Orchestrator<'a> {
         })?;
         let spec = Spec::parse(text, SpecFormat::Json, self.registry, &self.config.limits)
             .map_err(SweepError::from)?;
+        // The partition first: if the catalog is unreachable nothing is written, and a
+        // registered partition without a run is harmless (and reused by a retry).
+        self.catalog
+            .register_run(spec.experiment.name(), run_id)
+            .map_err(|e| ApiError {
+                status: 503,
+                message: format!("could not register the run in the catalog: {e}"),
+                path: String::new(),
+            })?;
         let run = Run::create(self.store, spec, run_id, created_at)?;
         let plan = *run.plan();
         let shards: Vec<u64> = (0..plan.shards).collect();
@@ -175,6 +234,53 @@ impl<'a> Orchestrator<'a> {
         run.clear_cancel(self.store)?;
         let pending = run.pending_shards(self.store)?;
         Ok(self.payloads(run_id, &pending, 0))
+    }
+
+    /// What a dispatcher sends for `request`: nothing for a cancelled run; further
+    /// dispatchers when the range needs more than `invokes_per_dispatcher` invocations;
+    /// otherwise worker payloads for the shards that have no marker yet.
+    pub fn plan_fanout(&self, request: &DispatchRequest) -> Result<FanoutPlan, ApiError> {
+        let run = Run::open(self.store, &request.run_id, self.registry)?;
+        if self.store.exists(&run.keys.cancel())? {
+            return Ok(FanoutPlan::default());
+        }
+        let total = run.plan().shards;
+        let per = self
+            .config
+            .shards_per_invoke
+            .clamp(1, MAX_SHARDS_PER_INVOKE) as u64;
+        let span = per * self.config.invokes_per_dispatcher.max(1) as u64;
+        let wanted: Vec<u64> = match &request.shards {
+            ShardSet::Range { first, end } => {
+                let (first, end) = (*first, (*end).min(total));
+                if end.saturating_sub(first) > span {
+                    let dispatchers = (first..end)
+                        .step_by(span as usize)
+                        .map(|a| DispatchRequest {
+                            attempt: request.attempt,
+                            ..DispatchRequest::range(&request.run_id, a, (a + span).min(end))
+                        })
+                        .collect();
+                    return Ok(FanoutPlan {
+                        workers: Vec::new(),
+                        dispatchers,
+                    });
+                }
+                (first..end).collect()
+            }
+            ShardSet::List(list) => list.iter().copied().filter(|&s| s < total).collect(),
+        };
+        let done: std::collections::HashSet<u64> = self
+            .store
+            .list(&run.keys.markers_prefix())?
+            .iter()
+            .filter_map(|k| k.rsplit('/').next()?.strip_suffix(".json")?.parse().ok())
+            .collect();
+        let pending: Vec<u64> = wanted.into_iter().filter(|s| !done.contains(s)).collect();
+        Ok(FanoutPlan {
+            workers: self.payloads(&request.run_id, &pending, request.attempt),
+            dispatchers: Vec::new(),
+        })
     }
 
     /// Shards running much longer than their peers, re-dispatched once each: started, no

@@ -1,0 +1,207 @@
+//! The orchestrator Lambda: API Gateway HTTP API (payload v2) requests, and its own
+//! asynchronous dispatches that fan a run's shards out to workers.
+
+use base64::Engine as _;
+use lambda_http::aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use lambda_http::aws_lambda_events::encodings::Body;
+use lambda_http::http::HeaderValue;
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::{Value, json};
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+use sweep_cloud::contract::{DispatchRequest, is_dispatch};
+use sweep_cloud::dispatch::dispatch;
+use sweep_cloud::{Catalog, NoCatalog, Orchestrator, api};
+use sweep_core::Registry;
+use sweep_lambda::{OrchestratorEnv, SelfInvoke, log, now_ms, or_exit};
+
+struct State {
+    env: OrchestratorEnv,
+    registry: Registry,
+}
+
+impl State {
+    fn orchestrator(&self) -> Orchestrator<'_> {
+        let catalog: &dyn Catalog = match &self.env.catalog {
+            Some(glue) => glue,
+            None => &NoCatalog,
+        };
+        Orchestrator::new(&self.env.store, &self.registry, self.env.cloud).with_catalog(catalog)
+    }
+
+    /// Starts `request` on another invocation of this function.
+    fn send_dispatch(&self, request: &DispatchRequest) {
+        let bytes = request.to_bytes();
+        let run_id = request.run_id.clone();
+        match self.env.self_invoke {
+            SelfInvoke::Event => {
+                if let Err(e) = self.env.this.invoke_bytes(&bytes) {
+                    log(
+                        "error",
+                        "dispatch not sent: the run's shards stay pending until resumed",
+                        json!({"run_id": run_id, "error": e.message}),
+                    );
+                }
+            }
+            SelfInvoke::Detached => {
+                let this = self.env.this.clone();
+                std::thread::spawn(move || {
+                    if let Err(e) = this.invoke_bytes(&bytes) {
+                        log(
+                            "error",
+                            "dispatch not sent",
+                            json!({"run_id": run_id, "error": e.message}),
+                        );
+                    }
+                });
+            }
+        }
+    }
+}
+
+fn new_run_id() -> String {
+    let entropy = RandomState::new().hash_one(now_ms()) as u32;
+    sweep_core::layout::new_run_id(now_ms() / 1000, entropy)
+}
+
+fn run_dispatch(state: &State, bytes: &[u8]) -> Value {
+    let request = match DispatchRequest::parse(bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            log(
+                "error",
+                "dispatch request rejected",
+                json!({"error": e.to_string()}),
+            );
+            return json!({"rejected": e.to_string()});
+        }
+    };
+    let plan = match state.orchestrator().plan_fanout(&request) {
+        Ok(plan) => plan,
+        Err(e) => {
+            log(
+                "error",
+                "dispatch failed",
+                json!({"run_id": request.run_id, "error": e.message}),
+            );
+            return json!({"error": e.message});
+        }
+    };
+    for sub in &plan.dispatchers {
+        state.send_dispatch(sub);
+    }
+    let report = dispatch(
+        &state.env.worker,
+        &plan.workers,
+        state.env.dispatch_concurrency,
+        3,
+    );
+    let failed_shards: usize = report.failed.iter().map(|p| p.shards.len()).sum();
+    log(
+        if report.failed.is_empty() {
+            "info"
+        } else {
+            "error"
+        },
+        "dispatched",
+        json!({
+            "run_id": request.run_id,
+            "dispatchers": plan.dispatchers.len(),
+            "invocations_sent": report.sent,
+            "invocations_failed": report.failed.len(),
+            "shards_left_pending": failed_shards,
+        }),
+    );
+    json!({"dispatchers": plan.dispatchers.len(), "sent": report.sent, "failed": report.failed.len()})
+}
+
+fn http_response(status: u16, body: &Value) -> ApiGatewayV2httpResponse {
+    let mut response = ApiGatewayV2httpResponse::default();
+    response.status_code = i64::from(status);
+    response
+        .headers
+        .insert("content-type", HeaderValue::from_static("application/json"));
+    response.body = Some(Body::Text(body.to_string()));
+    response
+}
+
+fn run_http(state: &State, event: Value) -> ApiGatewayV2httpResponse {
+    let request: ApiGatewayV2httpRequest = match serde_json::from_value(event) {
+        Ok(r) => r,
+        Err(e) => {
+            log(
+                "error",
+                "not an HTTP API v2 event",
+                json!({"error": e.to_string()}),
+            );
+            return http_response(
+                400,
+                &json!({"status": 400, "message": "unrecognized event"}),
+            );
+        }
+    };
+    let method = request.request_context.http.method.as_str().to_string();
+    let path = request
+        .raw_path
+        .clone()
+        .or(request.request_context.http.path.clone())
+        .unwrap_or_else(|| "/".into());
+    let body = match (&request.body, request.is_base64_encoded) {
+        (None, _) => Vec::new(),
+        (Some(text), false) => text.clone().into_bytes(),
+        (Some(text), true) => match base64::engine::general_purpose::STANDARD.decode(text) {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                return http_response(
+                    400,
+                    &json!({"status": 400, "message": "body is not valid base64"}),
+                );
+            }
+        },
+    };
+    let handled = api::handle(
+        &state.orchestrator(),
+        &method,
+        &path,
+        &body,
+        &new_run_id,
+        now_ms(),
+    );
+    log(
+        if handled.status >= 500 {
+            "error"
+        } else {
+            "info"
+        },
+        "request",
+        json!({"method": method, "path": path, "status": handled.status, "bytes_in": body.len()}),
+    );
+    if let Some(request) = &handled.dispatch {
+        state.send_dispatch(request);
+    }
+    http_response(handled.status, &handled.body)
+}
+
+async fn handler(state: Arc<State>, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let payload = event.payload;
+    let answer = tokio::task::spawn_blocking(move || {
+        let bytes = serde_json::to_vec(&payload).unwrap_or_default();
+        if is_dispatch(&bytes) {
+            run_dispatch(&state, &bytes)
+        } else {
+            serde_json::to_value(run_http(&state, payload)).unwrap_or(Value::Null)
+        }
+    })
+    .await?;
+    Ok(answer)
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    let env = or_exit("orchestrator", OrchestratorEnv::from_env());
+    let state = Arc::new(State {
+        env,
+        registry: sim_experiments::registry(),
+    });
+    lambda_runtime::run(service_fn(move |event| handler(state.clone(), event))).await
+}

@@ -1,0 +1,150 @@
+//! The HTTP API, independent of Lambda: a method, a raw path and a body in; a status, a JSON
+//! body and (maybe) a dispatch to start asynchronously out. The orchestrator binary only
+//! converts API Gateway events to these calls and sends the dispatch to itself.
+
+use crate::contract::{DispatchRequest, ShardSet};
+use crate::orchestrator::{ApiError, Orchestrator, ResumeResponse};
+use serde_json::{Value, json};
+
+/// The answer to one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Handled {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body.
+    pub body: Value,
+    /// Work to start after answering (sent as an asynchronous self-invocation).
+    pub dispatch: Option<DispatchRequest>,
+}
+
+impl Handled {
+    fn ok(status: u16, body: Value) -> Self {
+        Handled {
+            status,
+            body,
+            dispatch: None,
+        }
+    }
+}
+
+impl From<ApiError> for Handled {
+    fn from(e: ApiError) -> Self {
+        Handled::ok(
+            e.status,
+            serde_json::to_value(&e).expect("errors serialize"),
+        )
+    }
+}
+
+fn error(status: u16, message: impl Into<String>) -> Handled {
+    ApiError {
+        status,
+        message: message.into(),
+        path: String::new(),
+    }
+    .into()
+}
+
+/// Decodes `%XX` escapes; `None` for a malformed escape or non-UTF-8 result.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A run id from the path, decoded and validated, so no id can name another prefix.
+fn run_id_param(raw: &str) -> Result<String, Handled> {
+    let decoded = percent_decode(raw).ok_or_else(|| error(400, "malformed run id in the path"))?;
+    sweep_core::layout::validate_run_id(&decoded).map_err(|e| error(400, e.message))?;
+    Ok(decoded)
+}
+
+/// Handles one request. `new_run_id` and `now_ms` come from the adapter (clock and entropy).
+pub fn handle(
+    orchestrator: &Orchestrator<'_>,
+    method: &str,
+    raw_path: &str,
+    body: &[u8],
+    new_run_id: &dyn Fn() -> String,
+    now_ms: u64,
+) -> Handled {
+    let path = raw_path.trim_end_matches('/');
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let result = match (method, segments.as_slice()) {
+        ("POST", ["runs"]) => submit(orchestrator, body, new_run_id, now_ms),
+        ("GET", ["runs", id]) => run_id_param(id).and_then(|id| status(orchestrator, &id, now_ms)),
+        ("POST", ["runs", id, "resume"]) => {
+            run_id_param(id).and_then(|id| resume(orchestrator, &id))
+        }
+        ("POST", ["runs", id, "cancel"]) => run_id_param(id).and_then(|id| {
+            let status = orchestrator.cancel(&id)?;
+            Ok(Handled::ok(200, json!(status)))
+        }),
+        ("GET", ["experiments"]) => Ok(Handled::ok(200, orchestrator.registry().to_json())),
+        (_, ["runs"] | ["runs", _] | ["runs", _, "resume" | "cancel"] | ["experiments"]) => {
+            Err(error(405, format!("{method} is not allowed on {path}")))
+        }
+        _ => Err(error(404, format!("no route {method} {path}"))),
+    };
+    result.unwrap_or_else(|e| e)
+}
+
+fn submit(
+    orchestrator: &Orchestrator<'_>,
+    body: &[u8],
+    new_run_id: &dyn Fn() -> String,
+    now_ms: u64,
+) -> Result<Handled, Handled> {
+    let run_id = new_run_id();
+    let created_at = sweep_core::layout::rfc3339(now_ms / 1000);
+    let (answer, _) = orchestrator.submit(body, &run_id, &created_at)?;
+    let shards = answer.shards;
+    Ok(Handled {
+        status: 202,
+        body: json!(answer),
+        dispatch: (shards > 0).then(|| DispatchRequest::range(&run_id, 0, shards)),
+    })
+}
+
+fn status(orchestrator: &Orchestrator<'_>, run_id: &str, now_ms: u64) -> Result<Handled, Handled> {
+    let status = orchestrator.status(run_id)?;
+    let mut handled = Handled::ok(200, json!(status));
+    if status.shards_done < status.shards_total && !status.cancel_requested {
+        // Polling drives the straggler rule: late shards go out once more.
+        let late = orchestrator.stragglers(run_id, now_ms)?;
+        let shards: Vec<u64> = late.iter().flat_map(|p| p.shards.iter().copied()).collect();
+        if !shards.is_empty() {
+            handled.dispatch = Some(DispatchRequest {
+                shards: ShardSet::List(shards),
+                attempt: 1,
+                ..DispatchRequest::range(run_id, 0, 1)
+            });
+        }
+    }
+    Ok(handled)
+}
+
+fn resume(orchestrator: &Orchestrator<'_>, run_id: &str) -> Result<Handled, Handled> {
+    let payloads = orchestrator.resume(run_id)?;
+    let pending: u64 = payloads.iter().map(|p| p.shards.len() as u64).sum();
+    let status = orchestrator.status(run_id)?;
+    Ok(Handled {
+        status: 202,
+        body: json!(ResumeResponse {
+            run_id: run_id.to_string(),
+            shards_dispatched: pending,
+        }),
+        dispatch: (pending > 0).then(|| DispatchRequest::range(run_id, 0, status.shards_total)),
+    })
+}
