@@ -22,6 +22,7 @@ from .errors import (
     StorageError,
     SweepError,
 )
+from .estimate import CloudAssumptions, Estimate, LocalAssumptions, RayAssumptions, estimate
 from .experiments import Experiment, Metric, Param, experiments, get_experiment
 from .kernels import experiment, param
 from .query import query
@@ -35,12 +36,16 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "BackendError",
+    "CloudAssumptions",
     "Config",
     "CorruptRunError",
+    "Estimate",
     "Experiment",
+    "LocalAssumptions",
     "Metric",
     "Param",
     "QueryError",
+    "RayAssumptions",
     "Run",
     "RunCancelledError",
     "RunNotFound",
@@ -52,6 +57,7 @@ __all__ = [
     "SweepError",
     "__version__",
     "editor",
+    "estimate",
     "experiment",
     "experiments",
     "get_experiment",

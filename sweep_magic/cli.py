@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 run or storage failure, 2 bad spec or usage, 130 interr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -20,6 +21,8 @@ from .errors import (
     SpecError,
     SweepError,
 )
+from .estimate import add_cli_parser as _add_estimate_parser
+from .estimate import cli_main as _estimate_main
 from .experiments import experiments
 from .run import Run, RunStatus, open_run, resume, run, runs
 from .spec import Spec
@@ -57,8 +60,8 @@ def _summary(r: Run, elapsed: float) -> dict[str, object]:
         "run_id": r.run_id,
         "experiment": r.experiment,
         "root": str(r.root),
-        "results": str(r.results_dir),
-        "failures": str(r.failures_dir),
+        "results": r.results_location,
+        "failures": r.failures_location,
         "points": r.plan["points"],
         "rows": r.plan["rows"],
         "shards": r.plan["shards"],
@@ -71,17 +74,25 @@ def _summary(r: Run, elapsed: float) -> dict[str, object]:
 def _run(args: argparse.Namespace) -> int:
     spec = Spec.from_file(args.spec)
     started = time.monotonic()
-    handle = run(spec, backend=args.backend, root=args.root, threads=args.threads)
+    backend = "cloud" if args.cloud else args.backend
+    handle = run(spec, backend=backend, root=args.root, threads=args.threads)
     if not args.json:
         print(
             f"run {handle.run_id}: {spec.points} points x {spec.rows // max(spec.points, 1)} "
-            f"replicates in {spec.shards} shards on {args.backend or 'local'}",
+            f"replicates in {spec.shards} shards on {backend or load_config().backend}",
             file=sys.stderr,
         )
     try:
         handle.wait(progress=not args.json and sys.stderr.isatty())
     except (KeyboardInterrupt, RunCancelledError):
         done = handle.status().shards_done
+        if args.cloud:
+            print(
+                f"stopped waiting: {done} of {spec.shards} shards done; the run goes on in the "
+                f"cloud: sweep status {handle.run_id} --cloud",
+                file=sys.stderr,
+            )
+            return 130
         print(
             f"interrupted: {done} of {spec.shards} shards finished and kept under {handle.root}; "
             f"finish with: sweep resume {handle.run_id} --root {handle.root}",
@@ -107,7 +118,8 @@ def _run(args: argparse.Namespace) -> int:
     print(f"results:  {summary['results']}")
     if summary["rows_failed"]:
         print(f"failures: {summary['failures']}")
-    print(f"manifest: {handle.run_dir / 'manifest.json'}")
+    if not args.cloud:
+        print(f"manifest: {handle.run_dir / 'manifest.json'}")
     return 0
 
 
@@ -125,7 +137,7 @@ def _status_dict(st: RunStatus) -> dict[str, object]:
 
 
 def _status(args: argparse.Namespace) -> int:
-    st = open_run(args.run_id, root=args.root).status()
+    st = open_run(args.run_id, root=args.root, cloud=args.cloud).status()
     if args.json:
         print(json.dumps(_status_dict(st)))
     else:
@@ -148,7 +160,8 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
-    handle = resume(args.run_id, root=args.root, backend=args.backend, threads=args.threads)
+    backend = "cloud" if args.cloud else args.backend
+    handle = resume(args.run_id, root=args.root, backend=backend, threads=args.threads)
     try:
         handle.wait(progress=sys.stderr.isatty())
     except (KeyboardInterrupt, RunCancelledError):
@@ -160,7 +173,7 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    handle = open_run(args.run_id, root=args.root)
+    handle = open_run(args.run_id, root=args.root, cloud=args.cloud)
     handle.cancel()
     print(f"cancel requested for {handle.run_id}; running shards stop before their next shard")
     return 0
@@ -169,7 +182,7 @@ def _cancel(args: argparse.Namespace) -> int:
 def _query(args: argparse.Namespace) -> int:
     from .query import query
 
-    df = query(args.sql, root=args.root)
+    df = query(args.sql, root=args.root, cloud=args.cloud)
     if args.format == "csv":
         print(df.to_csv(index=False), end="")
     elif args.format == "json":
@@ -199,6 +212,20 @@ def _validate(args: argparse.Namespace) -> int:
             f"ok: {spec.experiment}, {spec.points} points, {spec.rows} rows, "
             f"{spec.shards} shards, hash {spec.hash[:12]}"
         )
+    return 0
+
+
+def _local_cloud(args: argparse.Namespace) -> int:
+    from .local_cloud import LocalCloud
+
+    with LocalCloud(concurrency=args.concurrency) as cloud:
+        print("local cloud emulation is up; in another shell:", file=sys.stderr)
+        for key, value in cloud.client_env().items():
+            print(f"export {key}={value}")
+        print("(Ctrl-C stops it)", file=sys.stderr)
+        sys.stdout.flush()
+        with contextlib.suppress(KeyboardInterrupt):
+            cloud.wait()
     return 0
 
 
@@ -248,6 +275,21 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cancel", help="ask a running run to stop")
     p.add_argument("run_id")
     p.add_argument("--root", default=None, help="result root (default: SWEEP_ROOT or ./sweep-data)")
+    _add_estimate_parser(sub)
+
+    p = sub.add_parser(
+        "local-cloud",
+        help="run the cloud path here: S3 server + both Lambdas under cargo lambda watch",
+    )
+    p.add_argument("action", choices=["up"], help="start it and wait (Ctrl-C stops it)")
+    p.add_argument("--concurrency", type=int, default=4, help="instances per function")
+
+    for name in ("run", "status", "resume", "cancel", "query"):
+        sub.choices[name].add_argument(
+            "--cloud",
+            action="store_true",
+            help="the cloud backend (SWEEP_API_URL, SWEEP_S3_ROOT; queries on Athena)",
+        )
     return parser
 
 
@@ -271,6 +313,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "resume": _resume,
             "cancel": _cancel,
             "query": _query,
+            "estimate": _estimate_main,
+            "local-cloud": _local_cloud,
         }
         return commands[args.command](args)
     except (SpecError, RunNotFoundError, BackendError, QueryError) as exc:

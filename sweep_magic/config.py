@@ -30,6 +30,13 @@ class Config:
     max_spec_bytes: int = DEFAULT_MAX_SPEC_BYTES
     api_url: str = ""
     region: str = ""
+    #: Where cloud runs are written: ``s3://bucket/prefix``.
+    s3_root: str = ""
+    #: Athena database and workgroup for ``sm.query(..., cloud=True)``.
+    athena_database: str = "sweep_magic"
+    athena_workgroup: str = "primary"
+    #: Engine of cloud queries: ``athena``, or ``duckdb`` over the S3 objects (the emulation).
+    cloud_query: str = "athena"
     sources: dict[str, str] = field(default_factory=dict)
 
     def resolve_root(self, root: str | os.PathLike[str] | None) -> Path:
@@ -63,6 +70,10 @@ def load_config() -> Config:
         ("root", "SWEEP_ROOT"),
         ("backend", "SWEEP_BACKEND"),
         ("api_url", "SWEEP_API_URL"),
+        ("s3_root", "SWEEP_S3_ROOT"),
+        ("athena_database", "SWEEP_ATHENA_DATABASE"),
+        ("athena_workgroup", "SWEEP_ATHENA_WORKGROUP"),
+        ("cloud_query", "SWEEP_CLOUD_QUERY"),
         ("region", "SWEEP_REGION"),
         ("region", "AWS_REGION"),
         ("region", "AWS_DEFAULT_REGION"),
@@ -81,6 +92,22 @@ def load_config() -> Config:
         if parsed is not None:
             values[key] = parsed
             sources[key] = f"env:{env}"
-    for key in ("root", "backend", "api_url", "region", "threads", "max_points", "max_spec_bytes"):
+    if values.get("cloud_query", "athena") not in ("athena", "duckdb"):
+        raise SweepError(
+            f"SWEEP_CLOUD_QUERY: expected athena or duckdb, got {values['cloud_query']!r}"
+        )
+    for key in (
+        "root",
+        "backend",
+        "api_url",
+        "region",
+        "s3_root",
+        "athena_database",
+        "athena_workgroup",
+        "cloud_query",
+        "threads",
+        "max_points",
+        "max_spec_bytes",
+    ):
         sources.setdefault(key, "default")
     return Config(sources=sources, **values)  # type: ignore[arg-type]

@@ -11,6 +11,11 @@ A thin layer over the Python API. Subcommands::
     %%sweep query [-o VAR]                 Athena-dialect SQL; table ``last_run`` = last results
     %sweep config                          effective configuration and where each value came from
     %sweep editor EXPERIMENT               a widget form that builds and runs a spec
+    %sweep estimate -f SPEC / %%sweep estimate   predicted time and cost: local, ray, Lambda
+
+``--cloud`` sends ``run`` to the cloud backend (``SWEEP_API_URL``), makes ``status``, ``cancel``
+and ``resume`` address cloud runs, and runs ``query`` on Athena (or on DuckDB over the S3
+objects with ``SWEEP_CLOUD_QUERY=duckdb``, as in the local emulation).
 
 Options of ``run``: ``--backend local|ray|cloud``, ``--cloud``, ``--root R``, ``--name N``,
 ``--no-block`` (return the live handle at once), ``-o VAR`` (store the handle in VAR),
@@ -50,6 +55,7 @@ SUBCOMMANDS = (
     "query",
     "config",
     "editor",
+    "estimate",
 )
 
 
@@ -96,9 +102,9 @@ class SweepMagics(Magics):
         if len(frame) > self.display_rows:
             print(f"({len(frame)} rows, first {self.display_rows} shown)")
 
-    def _run_handle(self, run_id: str | None, root: str | None) -> Run:
+    def _run_handle(self, run_id: str | None, root: str | None, cloud: bool = False) -> Run:
         if run_id:
-            return open_run(run_id, root=root)
+            return open_run(run_id, root=root, cloud=cloud)
         if self.last_run is None:
             raise UsageError("no run yet in this session: give a run id")
         return self.last_run
@@ -133,7 +139,19 @@ class SweepMagics(Magics):
             %sweep status [RUN] / %sweep runs / %sweep cancel RUN / %sweep resume RUN
             %%sweep query -o df           (Athena-dialect SQL; table last_run = last results)
             %sweep config / %sweep editor gbm_option
+            %sweep estimate -f spec.yaml  (predicted wall time and cost, local / ray / Lambda)
+            %%sweep run --cloud           (the cloud backend; status/cancel/resume/query --cloud)
         """
+        head, _, rest = line.strip().partition(" ")
+        if head == "estimate":
+            # Its own options (cluster size, prices): parsed by the estimator.
+            from .estimate import magic_main
+
+            try:
+                magic_main(rest, self._interpolate(cell) if cell else cell)
+            except SweepError as exc:
+                raise UsageError(str(exc)) from None
+            return None
         opts = parse_argstring(self.sweep, line)
         handler = getattr(self, f"_cmd_{opts.subcommand}")
         try:
@@ -197,26 +215,27 @@ class SweepMagics(Magics):
         st = handle.status()
         print(
             f"run {handle.run_id}: {st.state}, {st.rows_ok} rows ok, {st.rows_failed} failed, "
-            f"{st.elapsed_s:.2f} s; results in {handle.results_dir}"
+            f"{st.elapsed_s:.2f} s; results in {handle.results_location}"
         )
         self._show(handle.to_pandas())
         return None
 
     def _cmd_status(self, opts: argparse.Namespace, cell: str | None) -> Any:
-        return self._run_handle(opts.target, opts.root).status()
+        return self._run_handle(opts.target, opts.root, opts.cloud).status()
 
     def _cmd_runs(self, opts: argparse.Namespace, cell: str | None) -> Any:
         return runs(root=opts.root)
 
     def _cmd_cancel(self, opts: argparse.Namespace, cell: str | None) -> Any:
-        handle = self._run_handle(opts.target, opts.root)
+        handle = self._run_handle(opts.target, opts.root, opts.cloud)
         handle.cancel()
         print(f"cancel requested for run {handle.run_id}")
 
     def _cmd_resume(self, opts: argparse.Namespace, cell: str | None) -> Any:
         if not opts.target:
             raise UsageError("%sweep resume: give the RUN id")
-        handle = resume(opts.target, root=opts.root, backend=opts.backend)
+        backend = "cloud" if opts.cloud else opts.backend
+        handle = resume(opts.target, root=opts.root, backend=backend)
         self._remember(handle)
         if opts.no_block:
             return handle
@@ -229,9 +248,9 @@ class SweepMagics(Magics):
         sql = (cell or "").strip()
         if not sql:
             raise UsageError("%%sweep query: put the SQL in the cell body")
-        if opts.cloud:
-            raise UsageError("%%sweep query --cloud: the cloud backend is not configured here")
-        frame = query(self._interpolate(sql), root=opts.root, last_run=self.last_run)
+        frame = query(
+            self._interpolate(sql), root=opts.root, last_run=self.last_run, cloud=opts.cloud
+        )
         if opts.output and self.shell is not None:
             self.shell.user_ns[opts.output] = frame
         self._show(frame)
@@ -241,7 +260,19 @@ class SweepMagics(Magics):
         import pandas as pd
 
         config = load_config()
-        keys = ("backend", "root", "api_url", "region", "threads", "max_points", "max_spec_bytes")
+        keys = (
+            "backend",
+            "root",
+            "api_url",
+            "region",
+            "s3_root",
+            "athena_database",
+            "athena_workgroup",
+            "cloud_query",
+            "threads",
+            "max_points",
+            "max_spec_bytes",
+        )
         rows = [
             {"setting": key, "value": str(getattr(config, key)), "source": config.sources[key]}
             for key in keys

@@ -86,18 +86,88 @@ def _translate(sql: str) -> tuple[str, set[str]]:
     return tree.sql(dialect="duckdb"), tables
 
 
+def _bind_table_s3(con: duckdb.DuckDBPyConnection, kind: str, experiment: str) -> None:
+    """Binds ``<kind>_<experiment>`` to the cloud run root's Parquet objects (emulation)."""
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+
+    from .cloud import S3Root, s3_filesystem
+
+    config = load_config()
+    if not config.s3_root:
+        raise QueryError("cloud queries need SWEEP_S3_ROOT (s3://bucket/prefix)")
+    root = S3Root.parse(config.s3_root)
+    fs = s3_filesystem(config)
+    prefix = root.path(f"{kind}/{experiment}")
+    try:
+        infos = fs.get_file_info(pafs.FileSelector(prefix, recursive=True, allow_not_found=True))
+    except OSError as err:
+        raise QueryError(f"cannot list {prefix}: {err}") from None
+    tables = []
+    for info in sorted(infos, key=lambda i: i.path):
+        parent = info.path.rsplit("/", 2)
+        if not info.is_file or not info.base_name.startswith("part-") or len(parent) < 3:
+            continue
+        run_id = parent[1].removeprefix("run_id=")
+        table = pq.read_table(info.path, filesystem=fs)
+        tables.append(table.append_column("run_id", pa.array([run_id] * len(table), pa.string())))
+    if tables:
+        con.register(f"{kind}_{experiment}", pa.concat_tables(tables))
+    else:
+        cols = ", ".join(
+            f"CAST(NULL AS {_DUCK_TYPES[t]}) AS {c}" for c, t in _columns(kind, experiment)
+        )
+        con.sql(f"SELECT {cols} WHERE false").create_view(f"{kind}_{experiment}")
+
+
+def _athena(sql: str) -> pd.DataFrame:
+    """Runs ``sql`` on Athena through awswrangler (pure-Python engine, never Ray)."""
+    try:
+        import awswrangler as wr
+        import boto3
+    except ImportError:
+        raise QueryError(
+            "Athena queries need awswrangler (pip install 'sweep_magic[cloud]')"
+        ) from None
+    config = load_config()
+    wr.engine.set("python")
+    wr.memory_format.set("pandas")
+    session = boto3.Session(region_name=config.region or None)
+    try:
+        frame: pd.DataFrame = wr.athena.read_sql_query(
+            sql,
+            database=config.athena_database,
+            workgroup=config.athena_workgroup,
+            ctas_approach=False,
+            boto3_session=session,
+        )
+    except Exception as err:  # noqa: BLE001 - every Athena failure is reported the same way
+        raise QueryError(f"Athena query failed: {err}") from None
+    return frame
+
+
 def query(
     sql: str,
     root: str | os.PathLike[str] | None = None,
     *,
     last_run: Run | None = None,
+    cloud: bool = False,
 ) -> pd.DataFrame:
     """Runs Athena-dialect ``sql`` over the runs under ``root`` and returns a DataFrame.
+
+    ``cloud=True`` queries the cloud runs instead: on Athena (database and workgroup from
+    ``SWEEP_ATHENA_DATABASE`` / ``SWEEP_ATHENA_WORKGROUP``), or, with
+    ``SWEEP_CLOUD_QUERY=duckdb`` (the local emulation), on DuckDB over the S3 objects under
+    ``SWEEP_S3_ROOT`` — the same SQL text either way.
 
     >>> sm.query("SELECT run_id, avg(price) FROM results_gbm_option GROUP BY 1")  # doctest: +SKIP
     """
     import duckdb
 
+    if cloud and load_config().cloud_query == "athena":
+        _translate(sql)  # the same parse errors as locally, before any AWS call
+        return _athena(sql)
     root_path = load_config().resolve_root(root)
     duck_sql, tables = _translate(sql)
     known = {e.name for e in experiments()}
@@ -106,7 +176,14 @@ def query(
     try:
         for table in sorted(tables):
             kind, _, experiment = table.partition("_")
-            if table == "runs":
+            if cloud:
+                if kind not in ("results", "failures") or experiment not in known:
+                    cloud_tables = [t for t in available if t != "runs"]
+                    raise QueryError(
+                        f"unknown table {table!r}; available: {', '.join(cloud_tables)}"
+                    )
+                _bind_table_s3(con, kind, experiment)
+            elif table == "runs":
                 con.register("runs", _runs_frame(root_path))
             elif table == "last_run" and last_run is not None:
                 # Convenience for notebooks: the last run's results under a fixed name.

@@ -99,6 +99,16 @@ class Run:
         return self.root / "failures" / self.experiment / f"run_id={self.run_id}"
 
     @property
+    def results_location(self) -> str:
+        """Where the run's results are (a folder, or an ``s3://`` prefix)."""
+        return str(self.results_dir)
+
+    @property
+    def failures_location(self) -> str:
+        """Where the run's failures are (a folder, or an ``s3://`` prefix)."""
+        return str(self.failures_dir)
+
+    @property
     def run_dir(self) -> Path:
         """Folder of the run's manifest and shard markers."""
         return self.root / "runs" / self.run_id
@@ -300,11 +310,15 @@ def run(
     config = load_config()
     checked = _as_spec(spec)
     backend_name = backend or config.backend
-    if backend_name == "cloud" and python_definition(checked.experiment) is not None:
-        raise BackendError(
-            f"{checked.experiment} is a Python kernel; the cloud backend runs compiled Rust "
-            "kernels only (use backend='local' or 'ray')"
-        )
+    if backend_name == "cloud":
+        if python_definition(checked.experiment) is not None:
+            raise BackendError(
+                f"{checked.experiment} is a Python kernel; the cloud backend runs compiled Rust "
+                "kernels only (use backend='local' or 'ray')"
+            )
+        from .cloud import submit
+
+        return submit(checked, config)
     chosen = get_backend(backend_name)
     if threads is not None and hasattr(chosen, "threads"):
         chosen.threads = config.resolve_threads(threads)
@@ -330,6 +344,10 @@ def resume(
     the finished run is identical to one that was never interrupted.
     """
     config = load_config()
+    if (backend or config.backend) == "cloud":
+        from .cloud import resume_cloud
+
+        return resume_cloud(run_id, config)
     root_path = config.resolve_root(root)
     manifest = json.loads(_native.open_run(str(root_path), run_id))
     _native.clear_cancel(str(root_path), run_id)
@@ -396,8 +414,15 @@ def runs_table(root: Path, *, with_spec: bool = False) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def open_run(run_id: str, root: str | os.PathLike[str] | None = None) -> Run:
-    """A handle on an existing run, for reading its results."""
+def open_run(
+    run_id: str, root: str | os.PathLike[str] | None = None, *, cloud: bool = False
+) -> Run:
+    """A handle on an existing run, for reading its results; ``cloud=True`` reattaches to a
+    run of the cloud backend (status from the API, results from S3)."""
+    if cloud:
+        from .cloud import open_cloud_run
+
+        return open_cloud_run(run_id)
     root_path = load_config().resolve_root(root)
     manifest = json.loads(_native.open_run(str(root_path), run_id))
     return Run(root_path, manifest)

@@ -160,7 +160,9 @@ def test_point_limit_from_the_environment(root: Path, monkeypatch: pytest.Monkey
 
 
 def test_unknown_backend_is_a_clear_error(root: Path) -> None:
-    with pytest.raises(sm.BackendError, match=r"unknown backend 'nope'; available: local, ray"):
+    with pytest.raises(
+        sm.BackendError, match=r"unknown backend 'nope'; available: cloud, local, ray"
+    ):
         sm.run({"experiment": "diag_sleep"}, backend="nope")
 
 

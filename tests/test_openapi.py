@@ -23,3 +23,20 @@ def test_openapi_document_is_well_formed() -> None:
     assert not jsonschema.Draft202012Validator(
         doc["components"]["schemas"]["WorkerPayload"]
     ).is_valid(bad)
+
+
+def test_dispatch_request_schema_matches_what_the_orchestrator_sends() -> None:
+    doc = json.loads((REPO / "lambda" / "openapi.json").read_text())
+    schema = doc["components"]["schemas"]["DispatchRequest"]
+    # The serde forms of DispatchRequest::range and of a straggler list.
+    for ok in (
+        {"version": 1, "run_id": "r1", "shards": {"range": {"first": 0, "end": 5}}, "attempt": 0},
+        {"version": 1, "run_id": "r1", "shards": {"list": [3, 9]}, "attempt": 1},
+    ):
+        jsonschema.validate(ok, schema)
+    for bad in (
+        {"version": 1, "run_id": "../x", "shards": {"list": [1]}},
+        {"version": 1, "run_id": "r1", "shards": {"list": []}},
+        {"version": 1, "run_id": "r1", "shards": {"range": {"first": 0, "end": 5}}, "points": []},
+    ):
+        assert not jsonschema.Draft202012Validator(schema).is_valid(bad)

@@ -90,6 +90,6 @@ def get_backend(name: str) -> Backend:
         factory = BACKENDS[name]
     except KeyError:
         raise BackendError(
-            f"unknown backend {name!r}; available: {', '.join(sorted(BACKENDS))}"
+            f"unknown backend {name!r}; available: {', '.join(sorted([*BACKENDS, 'cloud']))}"
         ) from None
     return factory()

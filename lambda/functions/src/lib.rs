@@ -32,9 +32,9 @@ fn required(name: &str) -> Result<String, String> {
     var(name).ok_or_else(|| format!("{name} is not set"))
 }
 
-fn number<T: std::str::FromStr>(name: &str, default: T, min: T, max: T) -> Result<T, String>
+fn number<T>(name: &str, default: T, min: T, max: T) -> Result<T, String>
 where
-    T: PartialOrd + std::fmt::Display + Copy,
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
 {
     match var(name) {
         None => Ok(default),

@@ -36,13 +36,12 @@ impl From<ApiError> for Handled {
     }
 }
 
-fn error(status: u16, message: impl Into<String>) -> Handled {
+fn error(status: u16, message: impl Into<String>) -> ApiError {
     ApiError {
         status,
         message: message.into(),
         path: String::new(),
     }
-    .into()
 }
 
 /// Decodes `%XX` escapes; `None` for a malformed escape or non-UTF-8 result.
@@ -64,7 +63,7 @@ fn percent_decode(s: &str) -> Option<String> {
 }
 
 /// A run id from the path, decoded and validated, so no id can name another prefix.
-fn run_id_param(raw: &str) -> Result<String, Handled> {
+fn run_id_param(raw: &str) -> Result<String, ApiError> {
     let decoded = percent_decode(raw).ok_or_else(|| error(400, "malformed run id in the path"))?;
     sweep_core::layout::validate_run_id(&decoded).map_err(|e| error(400, e.message))?;
     Ok(decoded)
@@ -97,7 +96,7 @@ pub fn handle(
         }
         _ => Err(error(404, format!("no route {method} {path}"))),
     };
-    result.unwrap_or_else(|e| e)
+    result.unwrap_or_else(Handled::from)
 }
 
 fn submit(
@@ -105,7 +104,7 @@ fn submit(
     body: &[u8],
     new_run_id: &dyn Fn() -> String,
     now_ms: u64,
-) -> Result<Handled, Handled> {
+) -> Result<Handled, ApiError> {
     let run_id = new_run_id();
     let created_at = sweep_core::layout::rfc3339(now_ms / 1000);
     let (answer, _) = orchestrator.submit(body, &run_id, &created_at)?;
@@ -117,7 +116,7 @@ fn submit(
     })
 }
 
-fn status(orchestrator: &Orchestrator<'_>, run_id: &str, now_ms: u64) -> Result<Handled, Handled> {
+fn status(orchestrator: &Orchestrator<'_>, run_id: &str, now_ms: u64) -> Result<Handled, ApiError> {
     let status = orchestrator.status(run_id)?;
     let mut handled = Handled::ok(200, json!(status));
     if status.shards_done < status.shards_total && !status.cancel_requested {
@@ -135,7 +134,7 @@ fn status(orchestrator: &Orchestrator<'_>, run_id: &str, now_ms: u64) -> Result<
     Ok(handled)
 }
 
-fn resume(orchestrator: &Orchestrator<'_>, run_id: &str) -> Result<Handled, Handled> {
+fn resume(orchestrator: &Orchestrator<'_>, run_id: &str) -> Result<Handled, ApiError> {
     let payloads = orchestrator.resume(run_id)?;
     let pending: u64 = payloads.iter().map(|p| p.shards.len() as u64).sum();
     let status = orchestrator.status(run_id)?;

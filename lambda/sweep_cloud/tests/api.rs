@@ -1,0 +1,173 @@
+//! The HTTP API and the dispatcher's fan-out, without AWS: routes, statuses, the dispatch
+//! each answer asks for, and the two-level fan-out of large runs.
+
+use std::sync::Mutex;
+use sweep_cloud::api::{Handled, handle};
+use sweep_cloud::contract::{DispatchRequest, ShardSet};
+use sweep_cloud::{Catalog, CloudConfig, Orchestrator, worker};
+use sweep_core::{MemoryStore, Store};
+
+fn call(orch: &Orchestrator<'_>, method: &str, path: &str, body: &str) -> Handled {
+    handle(
+        orch,
+        method,
+        path,
+        body.as_bytes(),
+        &|| "r1".to_string(),
+        1_000_000,
+    )
+}
+
+const SPEC: &str =
+    r#"{"experiment": "diag_sleep", "shard_size": 1, "params": {"micros": [0, 1, 2, 3, 4]}}"#;
+
+#[derive(Default)]
+struct RecordingCatalog {
+    runs: Mutex<Vec<(String, String)>>,
+    fail: bool,
+}
+
+impl Catalog for RecordingCatalog {
+    fn register_run(&self, experiment: &str, run_id: &str) -> Result<(), String> {
+        if self.fail {
+            return Err("catalog unreachable".into());
+        }
+        self.runs
+            .lock()
+            .unwrap()
+            .push((experiment.into(), run_id.into()));
+        Ok(())
+    }
+}
+
+#[test]
+fn routes_answer_with_the_documented_statuses() {
+    let store = MemoryStore::new();
+    let registry = sim_experiments::registry();
+    let catalog = RecordingCatalog::default();
+    let config = CloudConfig {
+        shards_per_invoke: 2,
+        ..CloudConfig::default()
+    };
+    let orch = Orchestrator::new(&store, &registry, config).with_catalog(&catalog);
+
+    let submitted = call(&orch, "POST", "/runs", SPEC);
+    assert_eq!(submitted.status, 202);
+    assert_eq!(submitted.body["run_id"], "r1");
+    assert_eq!(
+        submitted.dispatch,
+        Some(DispatchRequest::range("r1", 0, 5)),
+        "the fan-out is left to an asynchronous dispatch"
+    );
+    assert_eq!(
+        *catalog.runs.lock().unwrap(),
+        vec![("diag_sleep".to_string(), "r1".to_string())]
+    );
+
+    let status = call(&orch, "GET", "/runs/r1", "");
+    assert_eq!(
+        (status.status, status.body["shards_total"].as_u64()),
+        (200, Some(5))
+    );
+    assert_eq!(call(&orch, "GET", "/runs/r1/", "").status, 200);
+    assert_eq!(call(&orch, "GET", "/experiments", "").status, 200);
+    assert_eq!(call(&orch, "GET", "/runs/nope", "").status, 404);
+    for bad in [
+        "/runs/..%2Fx",
+        "/runs/%E2%80%AE",
+        "/runs/a%2",
+        "/runs/UPPER",
+    ] {
+        assert_eq!(call(&orch, "GET", bad, "").status, 400, "{bad}");
+    }
+    assert_eq!(call(&orch, "PUT", "/runs", "").status, 405);
+    assert_eq!(call(&orch, "GET", "/elsewhere", "").status, 404);
+
+    let cancelled = call(&orch, "POST", "/runs/r1/cancel", "");
+    assert_eq!(
+        (cancelled.status, &cancelled.body["cancel_requested"]),
+        (200, &serde_json::json!(true))
+    );
+    let resumed = call(&orch, "POST", "/runs/r1/resume", "");
+    assert_eq!(resumed.status, 202);
+    assert_eq!(resumed.body["shards_dispatched"], 5);
+    assert_eq!(resumed.dispatch, Some(DispatchRequest::range("r1", 0, 5)));
+}
+
+#[test]
+fn rejected_submissions_write_nothing() {
+    let store = MemoryStore::new();
+    let registry = sim_experiments::registry();
+    let orch = Orchestrator::new(&store, &registry, CloudConfig::default());
+    let bad = call(
+        &orch,
+        "POST",
+        "/runs",
+        r#"{"experiment": "gbm_option", "params": {}}"#,
+    );
+    assert_eq!(
+        (bad.status, bad.body["path"].as_str()),
+        (400, Some("params.s0"))
+    );
+    assert!(bad.dispatch.is_none());
+    assert_eq!(call(&orch, "POST", "/runs", "{oops").status, 400);
+    let huge = "x".repeat((1 << 20) + 1);
+    assert_eq!(call(&orch, "POST", "/runs", &huge).status, 413);
+    assert!(store.list("").unwrap().is_empty());
+
+    // A catalog that cannot register the run: 503, and still nothing written.
+    let down = RecordingCatalog {
+        fail: true,
+        ..RecordingCatalog::default()
+    };
+    let orch = Orchestrator::new(&store, &registry, CloudConfig::default()).with_catalog(&down);
+    assert_eq!(call(&orch, "POST", "/runs", SPEC).status, 503);
+    assert!(store.list("").unwrap().is_empty());
+}
+
+#[test]
+fn large_runs_fan_out_in_two_levels_and_only_pending_shards_go_out() {
+    let store = MemoryStore::new();
+    let registry = sim_experiments::registry();
+    let config = CloudConfig {
+        shards_per_invoke: 4,
+        invokes_per_dispatcher: 10,
+        ..CloudConfig::default()
+    };
+    let orch = Orchestrator::new(&store, &registry, config);
+    let spec = r#"{"experiment": "diag_sleep", "shard_size": 1,
+        "params": {"micros": {"linspace": [0, 0, 1000]}}}"#;
+    let submitted = call(&orch, "POST", "/runs", spec);
+    let top = orch.plan_fanout(&submitted.dispatch.unwrap()).unwrap();
+    // 1000 shards, 40 per dispatcher (10 invocations x 4 shards): 25 second-level dispatchers.
+    assert!(top.workers.is_empty());
+    assert_eq!(top.dispatchers.len(), 25);
+    assert_eq!(
+        top.dispatchers[24].shards,
+        ShardSet::Range {
+            first: 960,
+            end: 1000
+        }
+    );
+    let leaf = orch.plan_fanout(&top.dispatchers[0]).unwrap();
+    assert!(leaf.dispatchers.is_empty());
+    assert_eq!(leaf.workers.len(), 10);
+    assert!(leaf.workers.iter().all(|p| p.shards.len() == 4));
+
+    // Shards with a marker are not sent again.
+    worker::handle(&leaf.workers[0].to_bytes(), &store, &registry, || 1).unwrap();
+    let again = orch.plan_fanout(&top.dispatchers[0]).unwrap();
+    let shards: Vec<u64> = again
+        .workers
+        .iter()
+        .flat_map(|p| p.shards.clone())
+        .collect();
+    assert_eq!(shards, (4..40).collect::<Vec<_>>());
+
+    // A cancelled run fans out nothing.
+    call(&orch, "POST", "/runs/r1/cancel", "");
+    assert_eq!(
+        orch.plan_fanout(&top.dispatchers[1]).unwrap(),
+        Default::default()
+    );
+}

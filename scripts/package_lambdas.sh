@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds both Lambda functions as deployable zips for provided.al2023:
+#   target/lambda/orchestrator/bootstrap.zip, target/lambda/worker/bootstrap.zip
+# Usage: bash scripts/package_lambdas.sh [x86_64|arm64]   (default x86_64)
+# cargo-lambda links through zig (both from PyPI, pinned in requirements/dev.lock) against an
+# old glibc, so the binaries run on Amazon Linux 2023. arm64 (Graviton, ~20% cheaper per
+# GB-second) needs the aarch64-unknown-linux-gnu Rust target: `rustup target add` it first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+arch="${1:-x86_64}"
+case "$arch" in
+  x86_64) flag=--x86-64; triple=x86_64-unknown-linux-gnu ;;
+  arm64) flag=--arm64; triple=aarch64-unknown-linux-gnu ;;
+  *) echo "architecture must be x86_64 or arm64, got $arch" >&2; exit 2 ;;
+esac
+if ! rustup target list --installed 2>/dev/null | grep -qx "$triple"; then
+  echo "the Rust target $triple is not installed (rustup target add $triple)" >&2
+  exit 2
+fi
+if [ ! -x .venv/bin/cargo-lambda ]; then
+  python3 -m venv .venv
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.lock
+fi
+export PATH="$PWD/.venv/bin:$PATH"
+(cd lambda/functions && cargo-lambda lambda build --release --locked "$flag" --output-format zip \
+  --bin orchestrator --bin worker)
+printf '\n%-14s %12s %12s %s\n' function binary zip glibc-needed
+for f in orchestrator worker; do
+  zip="target/lambda/$f/bootstrap.zip"
+  bin="target/lambda/$f/bootstrap"
+  glibc=$(objdump -T "$bin" 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sort -Vu | tail -1 || true)
+  printf '%-14s %12s %12s %s\n' "$f" "$(stat -c %s "$bin")" "$(stat -c %s "$zip")" "${glibc:-?}"
+done
+echo "architecture: $arch (Terraform: lambda_architecture = \"$arch\")"

@@ -1,0 +1,323 @@
+"""The ``cloud`` backend: runs go to the orchestrator behind API Gateway (SigV4-signed, IAM
+auth), which fans their shards out to worker Lambdas writing to S3.
+
+Configuration comes from the environment: ``SWEEP_API_URL`` (the API's URL, or the local
+emulation's function URL), ``SWEEP_REGION`` / ``AWS_REGION``, ``SWEEP_S3_ROOT``
+(``s3://bucket/prefix``, where the workers write) and the standard AWS credential chain
+(environment, ``~/.aws``, SSO, instance or container role) through botocore. S3 endpoints
+come from ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` as in every AWS SDK, which is how the
+same client talks to the local emulation.
+
+A cloud run lives on after the Python process that started it: ``sm.open_run(run_id,
+cloud=True)`` reattaches to it from anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .config import Config, load_config
+from .errors import BackendError, RunCancelledError, RunNotFoundError, SpecError
+from .run import Run, RunStatus
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+
+    from .spec import Spec
+
+__all__ = ["CloudClient", "CloudRun", "open_cloud_run", "resume_cloud", "s3_filesystem", "submit"]
+
+
+def _s3_endpoint() -> str | None:
+    for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    return None
+
+
+@dataclass(frozen=True)
+class S3Root:
+    """``s3://bucket/prefix`` split into its parts."""
+
+    bucket: str
+    prefix: str
+
+    @classmethod
+    def parse(cls, uri: str) -> S3Root:
+        if not uri.startswith("s3://") or len(uri) <= 5:
+            raise BackendError(f"SWEEP_S3_ROOT must look like s3://bucket[/prefix], got {uri!r}")
+        bucket, _, prefix = uri[5:].partition("/")
+        prefix = prefix.strip("/")
+        return cls(bucket, f"{prefix}/" if prefix else "")
+
+    def path(self, key: str) -> str:
+        """``bucket/prefix/key``, as pyarrow's S3 filesystem names objects."""
+        return f"{self.bucket}/{self.prefix}{key}"
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+def s3_filesystem(config: Config | None = None) -> pafs.S3FileSystem:
+    """A pyarrow S3 filesystem from the environment (credentials through the AWS chain)."""
+    import pyarrow.fs as pafs
+
+    config = config or load_config()
+    endpoint = _s3_endpoint()
+    kwargs: dict[str, Any] = {"region": config.region or "us-east-1"}
+    if endpoint:
+        scheme, _, host = endpoint.partition("://")
+        kwargs.update(endpoint_override=host.rstrip("/"), scheme=scheme or "https")
+    return pafs.S3FileSystem(**kwargs)
+
+
+class CloudClient:
+    """Signed requests to the sweep API."""
+
+    def __init__(self, api_url: str, region: str, *, timeout: float = 30.0) -> None:
+        if not api_url:
+            raise BackendError(
+                "the cloud backend needs SWEEP_API_URL (terraform output api_url, or the URL "
+                "`sweep local-cloud up` prints)"
+            )
+        if not region:
+            raise BackendError("the cloud backend needs SWEEP_REGION or AWS_REGION")
+        self.api_url = api_url.rstrip("/")
+        self.region = region
+        self.timeout = timeout
+
+    @classmethod
+    def from_config(cls, config: Config | None = None) -> CloudClient:
+        config = config or load_config()
+        return cls(config.api_url, config.region)
+
+    def _credentials(self) -> Any:
+        import botocore.session
+
+        credentials = botocore.session.get_session().get_credentials()
+        if credentials is None:
+            raise BackendError(
+                "no AWS credentials found (environment, ~/.aws config, SSO or an instance "
+                "role): the API accepts only SigV4-signed requests"
+            )
+        return credentials.get_frozen_credentials()
+
+    def request(self, method: str, path: str, body: bytes | None = None) -> Any:
+        """Sends a SigV4-signed request and returns the JSON answer; API errors become the
+        package's exceptions (a 400 names the spec field)."""
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        url = self.api_url + path
+        headers = {"content-type": "application/json"} if body is not None else {}
+        signed = AWSRequest(method=method, url=url, data=body, headers=headers)
+        SigV4Auth(self._credentials(), "execute-api", self.region).add_auth(signed)
+        request = urllib.request.Request(
+            url, data=body, headers=dict(signed.headers.items()), method=method
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as err:
+            raw = err.read()
+            try:
+                answer = json.loads(raw)
+            except ValueError:
+                answer = {}
+            message = (
+                answer.get("message")
+                or answer.get("Message")
+                or raw[:300].decode("utf-8", "replace")
+            )
+            if err.code in (400, 413):
+                raise SpecError(str(message), str(answer.get("path", ""))) from None
+            if err.code == 404:
+                raise RunNotFoundError(str(message)) from None
+            if err.code == 403:
+                raise BackendError(
+                    f"the API refused the request (403: {message}); check the credentials and "
+                    "that the analyst policy is attached"
+                ) from None
+            raise BackendError(f"{method} {path} failed with HTTP {err.code}: {message}") from None
+        except urllib.error.URLError as err:
+            raise BackendError(
+                f"cannot reach the sweep API at {self.api_url}: {err.reason}"
+            ) from None
+
+
+def _read_manifest(root: S3Root, run_id: str, fs: pafs.S3FileSystem) -> dict[str, Any]:
+    path = root.path(f"runs/{run_id}/manifest.json")
+    try:
+        with fs.open_input_stream(path) as stream:
+            manifest: dict[str, Any] = json.loads(stream.read())
+    except FileNotFoundError:
+        raise RunNotFoundError(f"no run {run_id!r} under {root}") from None
+    except OSError as err:
+        raise BackendError(f"cannot read {path}: {err}") from None
+    return manifest
+
+
+class CloudRun(Run):
+    """A handle on a run executing in the cloud: status from the API, results from S3."""
+
+    #: Seconds between status polls while waiting.
+    poll_s = 1.0
+
+    def __init__(
+        self,
+        client: CloudClient,
+        s3_root: S3Root,
+        manifest: dict[str, Any],
+        fs: pafs.S3FileSystem,
+    ) -> None:
+        super().__init__(Path(str(s3_root)), manifest)
+        self.client = client
+        self.s3_root = s3_root
+        self._fs = fs
+        self._last: dict[str, Any] | None = None
+
+    def _poll(self) -> dict[str, Any]:
+        answer: dict[str, Any] = self.client.request("GET", f"/runs/{self.run_id}")
+        self._last = answer
+        return answer
+
+    def done(self) -> bool:
+        last = self._poll()
+        return bool(last["shards_done"] == last["shards_total"] or last["cancel_requested"])
+
+    def _shards_done_live(self) -> int:
+        return int(self._last["shards_done"]) if self._last else 0
+
+    def wait(self, timeout: float | None = None, *, progress: bool = False) -> CloudRun:
+        """Polls the API until every shard has an outcome (or ``timeout`` seconds pass).
+
+        Interrupting the wait stops waiting only: the run goes on in the cloud, and
+        ``sm.open_run(run_id, cloud=True)`` reattaches to it.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bar = self._progress_bar() if progress else None
+        try:
+            while True:
+                last = self._poll()
+                if bar is not None:
+                    bar.update(last["shards_done"] - bar.n)
+                if last["shards_done"] == last["shards_total"]:
+                    return self
+                if last["cancel_requested"]:
+                    raise RunCancelledError(
+                        f"run {self.run_id} was cancelled; finished shards are kept under "
+                        f"{self.s3_root}; sm.resume({self.run_id!r}, backend='cloud') finishes it"
+                    )
+                if deadline is not None and time.monotonic() >= deadline:
+                    return self
+                time.sleep(self.poll_s)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def cancel(self) -> None:
+        """Asks the orchestrator to stop the run: no worker starts a new shard afterwards."""
+        self._last = self.client.request("POST", f"/runs/{self.run_id}/cancel")
+
+    def status(self) -> RunStatus:
+        raw = self._poll()
+        if raw["shards_done"] == raw["shards_total"]:
+            state = "complete"
+        elif raw["cancel_requested"]:
+            state = "cancelled"
+        else:
+            state = "running"
+        from datetime import UTC, datetime
+
+        created = datetime.fromisoformat(self.manifest["created_at"].replace("Z", "+00:00"))
+        elapsed = (datetime.now(UTC) - created).total_seconds()
+        eta = None
+        if state == "complete":
+            eta = 0.0
+        elif raw["shards_done"] > 0:
+            eta = elapsed / raw["shards_done"] * (raw["shards_total"] - raw["shards_done"])
+        return RunStatus(
+            run_id=self.run_id,
+            state=state,
+            shards_total=raw["shards_total"],
+            shards_done=raw["shards_done"],
+            shards_failed=0,
+            rows_total=raw["rows_total"],
+            rows_ok=raw["rows_ok"],
+            rows_failed=raw["rows_failed"],
+            elapsed_s=round(elapsed, 3),
+            eta_s=None if eta is None else round(eta, 3),
+        )
+
+    def _read(self, folder: Path, table: str) -> pa.Table:
+        import pyarrow as pa
+        import pyarrow.fs as pafs
+        import pyarrow.parquet as pq
+
+        from .run import _ARROW_TYPES
+
+        prefix = self.s3_root.path(f"{table}/{self.experiment}/run_id={self.run_id}")
+        infos = self._fs.get_file_info(pafs.FileSelector(prefix, allow_not_found=True))
+        files = sorted(i.path for i in infos if i.is_file and i.base_name.startswith("part-"))
+        if files:
+            result = pa.concat_tables([pq.read_table(f, filesystem=self._fs) for f in files])
+        else:
+            columns = self.manifest["tables"][table]
+            schema = pa.schema(
+                [(c["name"], getattr(pa, _ARROW_TYPES[c["type"]])()) for c in columns]
+            )
+            result = schema.empty_table()
+        return result.sort_by([("point", "ascending"), ("replicate", "ascending")])
+
+    @property
+    def results_location(self) -> str:
+        return f"{self.s3_root}results/{self.experiment}/run_id={self.run_id}/"
+
+    @property
+    def failures_location(self) -> str:
+        return f"{self.s3_root}failures/{self.experiment}/run_id={self.run_id}/"
+
+    def __repr__(self) -> str:
+        return (
+            f"CloudRun(run_id={self.run_id!r}, experiment={self.experiment!r}, "
+            f"root={str(self.s3_root)!r})"
+        )
+
+
+def _context(config: Config | None) -> tuple[CloudClient, S3Root, pafs.S3FileSystem]:
+    config = config or load_config()
+    if not config.s3_root:
+        raise BackendError(
+            "the cloud backend needs SWEEP_S3_ROOT (s3://bucket/prefix; terraform output s3_root)"
+        )
+    return CloudClient.from_config(config), S3Root.parse(config.s3_root), s3_filesystem(config)
+
+
+def submit(spec: Spec, config: Config | None = None) -> CloudRun:
+    """Sends ``spec`` (already validated here) to the API; returns once the run is accepted."""
+    client, root, fs = _context(config)
+    answer = client.request("POST", "/runs", spec.to_json().encode())
+    return CloudRun(client, root, _read_manifest(root, answer["run_id"], fs), fs)
+
+
+def open_cloud_run(run_id: str, config: Config | None = None) -> CloudRun:
+    """Reattaches to cloud run ``run_id``."""
+    client, root, fs = _context(config)
+    client.request("GET", f"/runs/{run_id}")  # 404 names an unknown run
+    return CloudRun(client, root, _read_manifest(root, run_id, fs), fs)
+
+
+def resume_cloud(run_id: str, config: Config | None = None) -> CloudRun:
+    """Withdraws a cancel and re-dispatches the shards of ``run_id`` without a marker."""
+    client, root, fs = _context(config)
+    client.request("POST", f"/runs/{run_id}/resume")
+    return CloudRun(client, root, _read_manifest(root, run_id, fs), fs)
