@@ -24,11 +24,18 @@ fi
 export PATH="$PWD/.venv/bin:$PATH"
 (cd lambda/functions && cargo-lambda lambda build --release --locked "$flag" --output-format zip \
   --bin orchestrator --bin worker)
-printf '\n%-14s %12s %12s %s\n' function binary zip glibc-needed
+printf '\n%-14s %12s %12s %s\n' function binary-bytes zip-bytes newest-glibc-symbol
 for f in orchestrator worker; do
   zip="target/lambda/$f/bootstrap.zip"
-  bin="target/lambda/$f/bootstrap"
+  bin=$(mktemp)
+  python3 -c 'import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read("bootstrap"))' "$zip" > "$bin"
   glibc=$(objdump -T "$bin" 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sort -Vu | tail -1 || true)
   printf '%-14s %12s %12s %s\n' "$f" "$(stat -c %s "$bin")" "$(stat -c %s "$zip")" "${glibc:-?}"
+  rm -f "$bin"
+  # Amazon Linux 2023 ships glibc 2.34: a newer symbol would fail at cold start.
+  if [ -z "$glibc" ] || [ "$(printf '%s\n' "$glibc" GLIBC_2.34 | sort -V | tail -1)" != GLIBC_2.34 ]; then
+    echo "$f needs ${glibc:-an unknown glibc}, newer than provided.al2023's GLIBC_2.34" >&2
+    exit 1
+  fi
 done
 echo "architecture: $arch (Terraform: lambda_architecture = \"$arch\")"

@@ -28,6 +28,9 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 step "cargo test"
 cargo test --locked --workspace --exclude sweep_magic_native
 
+step "package the Lambdas (release zips for provided.al2023)"
+bash scripts/package_lambdas.sh x86_64
+
 step "build the extension (dev profile)"
 .venv/bin/maturin develop --locked --quiet
 

@@ -457,6 +457,7 @@ def test_analyst_policy() -> None:
                 f"{OBJECTS}results/*",
                 f"{OBJECTS}failures/*",
                 f"{OBJECTS}athena-results/*",
+                f"{OBJECTS}runs/*/manifest.json",
             },
             "s3:PutObject": {f"{OBJECTS}athena-results/*"},
             "s3:AbortMultipartUpload": {f"{OBJECTS}athena-results/*"},

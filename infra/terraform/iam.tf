@@ -248,6 +248,8 @@ data "aws_iam_policy_document" "analyst" {
     )
   }
 
+  # The client reads a run's manifest (its plan and table columns) after the API has
+  # confirmed the run exists, and its result files.
   statement {
     sid     = "ReadResults"
     effect  = "Allow"
@@ -255,6 +257,7 @@ data "aws_iam_policy_document" "analyst" {
     resources = [
       "${local.objects_arn}results/*",
       "${local.objects_arn}failures/*",
+      "${local.objects_arn}runs/*/manifest.json",
     ]
   }
 
