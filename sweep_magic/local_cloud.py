@@ -43,7 +43,7 @@ BUCKET = "sweep-local"
 REGION = "us-east-1"
 # Dummy credentials: the emulation checks none, but every client signs.
 ACCESS_KEY = "emulation"
-SECRET_KEY = "emulation-secret"
+SECRET_KEY = "emulation-secret"  # pragma: allowlist secret - loopback emulation only
 
 
 def _free_port() -> int:
