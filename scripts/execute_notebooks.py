@@ -7,8 +7,15 @@ import tempfile
 import nbformat
 from nbclient import NotebookClient
 
+from sweep_magic.local_cloud import LocalCloud
+
 os.environ["SWEEP_ROOT"] = tempfile.mkdtemp()
 os.environ["MPLBACKEND"] = "Agg"
+# Cloud notebooks run against the local emulation, as under nbval (notebooks/conftest.py).
+emulation = None
+if any("cloud" in os.path.basename(p) for p in sys.argv[1:]):
+    emulation = LocalCloud(features=("fault-injection",)).start()
+    os.environ.update(emulation.client_env())
 for path in sys.argv[1:]:
     nb = nbformat.read(path, as_version=4)
     skip = [c for c in nb.cells if "nbval-skip" in c.get("metadata", {}).get("tags", [])]
@@ -27,3 +34,5 @@ for path in sys.argv[1:]:
         c["execution_count"] = None
     nbformat.write(nb, path)
     print("executed", path)
+if emulation is not None:
+    emulation.stop()

@@ -59,6 +59,22 @@ SUBCOMMANDS = (
 )
 
 
+def _sql_literal(obj: Any, where: str) -> str:
+    if obj is None:
+        return "NULL"
+    if isinstance(obj, bool):
+        return "TRUE" if obj else "FALSE"
+    if isinstance(obj, (int, float)):
+        if obj != obj or obj in (float("inf"), float("-inf")):
+            raise UsageError(f"{where}: {obj} has no SQL literal")
+        return repr(obj)
+    if isinstance(obj, str):
+        return "'" + obj.replace("'", "''") + "'"
+    if isinstance(obj, (list, tuple)) and obj:
+        return ", ".join(_sql_literal(x, where) for x in obj)
+    raise UsageError(f"{where}: a {type(obj).__name__} cannot be put into SQL")
+
+
 @magics_class
 class SweepMagics(Magics):
     """``%sweep`` and ``%%sweep``: declare, run, watch and query sweeps from a notebook."""
@@ -74,8 +90,13 @@ class SweepMagics(Magics):
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _interpolate(self, text: str) -> str:
-        """Replaces ``{name}`` by the JSON of a notebook variable; leaves other braces alone."""
+    def _interpolate(self, text: str, *, sql: bool = False) -> str:
+        """Replaces ``{name}`` by a notebook variable; leaves other braces alone.
+
+        In specs the value goes in as JSON (YAML reads it back). In SQL (``sql=True``) it goes
+        in as a SQL literal — strings single-quoted with quotes doubled, lists as
+        comma-separated literals for ``IN (...)`` — so no value can change the statement.
+        """
         ns = self.shell.user_ns if self.shell is not None else {}
 
         def value(match: re.Match[str]) -> str:
@@ -87,6 +108,8 @@ class SweepMagics(Magics):
                 obj = getattr(obj, attr)
             if hasattr(obj, "tolist"):
                 obj = obj.tolist()
+            if sql:
+                return _sql_literal(obj, match.group(0))
             try:
                 return json.dumps(obj)
             except TypeError:
@@ -249,7 +272,10 @@ class SweepMagics(Magics):
         if not sql:
             raise UsageError("%%sweep query: put the SQL in the cell body")
         frame = query(
-            self._interpolate(sql), root=opts.root, last_run=self.last_run, cloud=opts.cloud
+            self._interpolate(sql, sql=True),
+            root=opts.root,
+            last_run=self.last_run,
+            cloud=opts.cloud,
         )
         if opts.output and self.shell is not None:
             self.shell.user_ns[opts.output] = frame

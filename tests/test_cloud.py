@@ -55,7 +55,12 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
         concurrency=4,
         workdir=work,
         features=("fault-injection",),
-        env={"SWEEP_FAULT_DIR": str(faults), "SWEEP_GLUE_DATABASE": "sweep_magic"},
+        env={
+            "SWEEP_FAULT_DIR": str(faults),
+            "SWEEP_GLUE_DATABASE": "sweep_magic",
+            # Stragglers: late by 4x the median shard time and at least 2 s (30 s in AWS).
+            "SWEEP_STRAGGLER_MIN_MS": "2000",
+        },
     )
     with emulation:
         glue = boto3.client(
@@ -378,3 +383,85 @@ def test_cli_runs_on_the_cloud_backend(
     )
     assert status.returncode == 0, status.stderr
     assert "complete, 3/3 shards" in status.stdout
+
+
+def test_a_straggler_is_redispatched_once_and_the_duplicate_is_harmless(
+    client_env: dict[str, str], cloud: LocalCloud
+) -> None:
+    # Eight 50 ms shards and one of 5 s: polling status past 2 s re-dispatches the slow one.
+    spec = {
+        "experiment": "diag_sleep",
+        "shard_size": 1,
+        "params": {"micros": [50_000 + i for i in range(8)] + [5_000_000]},
+    }
+    handle = sm.run(spec, backend="cloud")
+    handle.wait(timeout=120)
+    assert handle.status().rows_ok == 9
+    run_id = handle.run_id
+    keys = _objects(client_env)
+    assert [k for k in keys if k.startswith(f"runs/{run_id}/redispatched/")] == [
+        f"runs/{run_id}/redispatched/00008.json"
+    ]
+    # The duplicate (attempt 1) computed the same shard; once it is done, the run has the
+    # same objects (same keys; rows equal but for the wall-clock duration_us).
+    deadline = time.monotonic() + 30
+    while '"attempt":1' not in _worker_lines(cloud, run_id):
+        assert time.monotonic() < deadline, "no attempt-1 worker ran"
+        time.sleep(0.2)
+    assert '"computed":[8]' in _worker_lines(cloud, run_id).split('"attempt":1')[1]
+    assert sorted(k for k in _objects(client_env) if run_id in k) == sorted(
+        k for k in keys if run_id in k
+    )
+    rows = handle.to_pandas()
+    assert sorted(rows["point"].tolist()) == list(range(9))
+
+
+def _worker_lines(cloud: LocalCloud, run_id: str) -> str:
+    return "\n".join(
+        line for line in cloud.log_path.read_text().splitlines() if f'"run_id":"{run_id}"' in line
+    )
+
+
+def test_notebook_magics_run_and_query_in_the_cloud(client_env: dict[str, str], root: Path) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    ip = InteractiveShell.instance()
+    ip.run_line_magic("reload_ext", "sweep_magic")
+    with capture_output():
+        ip.run_cell(
+            "%%sweep run --cloud -o cloud_run\nexperiment: gbm_option\n"
+            "params: {s0: 100, strike: [90, 110], sigma: 0.2, paths: 5000}"
+        )
+        ip.run_cell(
+            "%%sweep query --cloud -o cloud_q\nSELECT count(*) AS n FROM results_gbm_option "
+            "WHERE run_id = {cloud_run.run_id}"
+        )
+    assert isinstance(ip.user_ns["cloud_run"], CloudRun)
+    assert ip.user_ns["cloud_q"]["n"].tolist() == [2]
+    status = ip.run_line_magic("sweep", f"status {ip.user_ns['cloud_run'].run_id} --cloud")
+    assert status.state == "complete"
+
+
+def test_athena_queries_go_through_awswrangler_with_the_configured_workgroup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import awswrangler as wr
+
+    seen: dict[str, Any] = {}
+
+    def fake_read_sql_query(sql: str, **kwargs: Any) -> pd.DataFrame:
+        seen.update(kwargs, sql=sql, engine=str(wr.engine.get()))
+        return pd.DataFrame({"n": [1]})
+
+    monkeypatch.setattr(wr.athena, "read_sql_query", fake_read_sql_query)
+    monkeypatch.setenv("SWEEP_CLOUD_QUERY", "athena")
+    monkeypatch.setenv("SWEEP_ATHENA_DATABASE", "db_x")
+    monkeypatch.setenv("SWEEP_ATHENA_WORKGROUP", "wg_y")
+    monkeypatch.setenv("SWEEP_REGION", "eu-west-1")
+    frame = sm.query("SELECT count(*) AS n FROM results_gbm_option", cloud=True)
+    assert frame["n"].tolist() == [1]
+    assert (seen["database"], seen["workgroup"], seen["ctas_approach"]) == ("db_x", "wg_y", False)
+    assert seen["engine"].lower().endswith("python")
+    with pytest.raises(sm.QueryError, match="does not parse"):
+        sm.query("SELEC 1", cloud=True)

@@ -148,3 +148,24 @@ def test_editor_builds_validates_and_runs(ip: InteractiveShell, root: Path) -> N
     assert len(run.to_pandas()) == 6
     status, _ = cell(ip, "%sweep status")
     assert status.result.run_id == run.run_id
+
+
+def test_query_cells_interpolate_values_as_sql_literals(ip: InteractiveShell) -> None:
+    ip.user_ns["strikes"] = [100]
+    cell(ip, GBM_CELL)
+    ip.user_ns["rid"] = ip.user_ns["r"].run_id
+    ip.user_ns["sigmas"] = [0.1, 0.3]
+    ip.user_ns["evil"] = "x' OR '1'='1"
+    query, out = cell(
+        ip,
+        "%%sweep query -o q\nSELECT count(*) AS n FROM results_gbm_option\n"
+        "WHERE run_id = {rid} AND sigma IN ({sigmas})",
+    )
+    assert query.error_in_exec is None, out
+    assert ip.user_ns["q"]["n"].tolist() == [4]
+    # A quote in a value stays inside its literal: it matches nothing, and changes nothing.
+    query, out = cell(
+        ip, "%%sweep query -o q\nSELECT count(*) AS n FROM results_gbm_option WHERE run_id = {evil}"
+    )
+    assert query.error_in_exec is None, out
+    assert ip.user_ns["q"]["n"].tolist() == [0]

@@ -40,9 +40,17 @@ fn run(state: &State, bytes: &[u8]) -> Result<Value, Error> {
         log("error", "injected fault", json!({"error": fault}));
         return Err(fault.into());
     }
+    let (run_id, attempt) = sweep_cloud::WorkerPayload::parse(bytes)
+        .map(|p| (p.run_id, p.attempt))
+        .unwrap_or_default();
     match handle(bytes, &state.store, &state.registry, sweep_lambda::now_ms) {
         Ok(report) => {
-            log("info", "shards done", json!(report));
+            log(
+                "info",
+                "shards done",
+                json!({"run_id": run_id, "attempt": attempt, "computed": report.computed,
+                       "skipped": report.skipped, "cancelled": report.cancelled}),
+            );
             Ok(json!(report))
         }
         Err(WorkerError::Contract(e)) => {
@@ -54,7 +62,8 @@ fn run(state: &State, bytes: &[u8]) -> Result<Value, Error> {
             log(
                 "error",
                 "shards failed",
-                json!({"error": e.to_string(), "retryable": e.is_retryable(), "at_ms": now_ms()}),
+                json!({"run_id": run_id, "attempt": attempt, "error": e.to_string(),
+                       "retryable": e.is_retryable(), "at_ms": now_ms()}),
             );
             Err(e.to_string().into())
         }
