@@ -75,6 +75,7 @@ def _run(args: argparse.Namespace) -> int:
     spec = Spec.from_file(args.spec)
     started = time.monotonic()
     backend = "cloud" if args.cloud else args.backend
+    on_cloud = (backend or load_config().backend) == "cloud"
     handle = run(spec, backend=backend, root=args.root, threads=args.threads)
     if not args.json:
         print(
@@ -86,7 +87,7 @@ def _run(args: argparse.Namespace) -> int:
         handle.wait(progress=not args.json and sys.stderr.isatty())
     except (KeyboardInterrupt, RunCancelledError):
         done = handle.status().shards_done
-        if args.cloud:
+        if on_cloud:
             print(
                 f"stopped waiting: {done} of {spec.shards} shards done; the run goes on in the "
                 f"cloud: sweep status {handle.run_id} --cloud",
@@ -118,9 +119,14 @@ def _run(args: argparse.Namespace) -> int:
     print(f"results:  {summary['results']}")
     if summary["rows_failed"]:
         print(f"failures: {summary['failures']}")
-    if not args.cloud:
+    if not on_cloud:
         print(f"manifest: {handle.run_dir / 'manifest.json'}")
     return 0
+
+
+def _cloud(args: argparse.Namespace) -> bool:
+    """``--cloud``, or ``SWEEP_BACKEND=cloud`` making it the default."""
+    return bool(args.cloud) or load_config().backend == "cloud"
 
 
 def _status_dict(st: RunStatus) -> dict[str, object]:
@@ -137,7 +143,7 @@ def _status_dict(st: RunStatus) -> dict[str, object]:
 
 
 def _status(args: argparse.Namespace) -> int:
-    st = open_run(args.run_id, root=args.root, cloud=args.cloud).status()
+    st = open_run(args.run_id, root=args.root, cloud=_cloud(args)).status()
     if args.json:
         print(json.dumps(_status_dict(st)))
     else:
@@ -173,7 +179,7 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    handle = open_run(args.run_id, root=args.root, cloud=args.cloud)
+    handle = open_run(args.run_id, root=args.root, cloud=_cloud(args))
     handle.cancel()
     print(f"cancel requested for {handle.run_id}; running shards stop before their next shard")
     return 0
@@ -182,7 +188,7 @@ def _cancel(args: argparse.Namespace) -> int:
 def _query(args: argparse.Namespace) -> int:
     from .query import query
 
-    df = query(args.sql, root=args.root, cloud=args.cloud)
+    df = query(args.sql, root=args.root, cloud=_cloud(args))
     if args.format == "csv":
         print(df.to_csv(index=False), end="")
     elif args.format == "json":

@@ -127,7 +127,7 @@ class SweepMagics(Magics):
 
     def _run_handle(self, run_id: str | None, root: str | None, cloud: bool = False) -> Run:
         if run_id:
-            return open_run(run_id, root=root, cloud=cloud)
+            return open_run(run_id, root=root, cloud=cloud or load_config().backend == "cloud")
         if self.last_run is None:
             raise UsageError("no run yet in this session: give a run id")
         return self.last_run
@@ -275,7 +275,7 @@ class SweepMagics(Magics):
             self._interpolate(sql, sql=True),
             root=opts.root,
             last_run=self.last_run,
-            cloud=opts.cloud,
+            cloud=opts.cloud or load_config().backend == "cloud",
         )
         if opts.output and self.shell is not None:
             self.shell.user_ns[opts.output] = frame
