@@ -85,11 +85,19 @@ def render(document: dict[str, Any]) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
+def compiled_experiments_json() -> str:
+    """The registry's compiled (Rust) experiments: Python kernels registered in this process
+    never run in the cloud, so they get no tables."""
+    from sweep_magic import _native
+    from sweep_magic.kernels import python_definition
+
+    registry = json.loads(_native.experiments_json())
+    return json.dumps([e for e in registry if python_definition(e["name"]) is None])
+
+
 def current() -> str:
     """The text the generator writes for the installed engine."""
-    from sweep_magic import _native
-
-    return render(build(_native.experiments_json()))
+    return render(build(compiled_experiments_json()))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -624,10 +624,8 @@ def test_generated_tables_are_up_to_date() -> None:
 
 
 def test_generated_tables_cover_every_experiment_with_athena_types() -> None:
-    from sweep_magic import _native
-
     document = json.loads((MODULE / "generated" / "tables.json").read_text())
-    registry = json.loads(_native.experiments_json())
+    registry = json.loads(load_generator().compiled_experiments_json())
     assert set(document["experiments"]) == {e["name"] for e in registry}
     assert document["partition_keys"] == [{"name": "run_id", "type": "string"}]
     for name, tables in document["experiments"].items():

@@ -11,6 +11,36 @@ pub fn splitmix64(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Start of the normal tail and area of each layer for a 128-layer ziggurat.
+const ZIG_R: f64 = 3.442619855899;
+const ZIG_V: f64 = 9.91256303526217e-3;
+
+/// Layer edges `x[i]` (decreasing, `x[0] = V / f(R)` is the base layer's virtual width,
+/// `x[128] = 0`) and `ratio[i] = x[i + 1] / x[i]`.
+struct Ziggurat {
+    x: [f64; 129],
+    ratio: [f64; 128],
+}
+
+fn ziggurat() -> &'static Ziggurat {
+    static TABLE: std::sync::OnceLock<Ziggurat> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut x = [0.0; 129];
+        let mut f = (-0.5 * ZIG_R * ZIG_R).exp();
+        x[0] = ZIG_V / f;
+        x[1] = ZIG_R;
+        for i in 2..128 {
+            x[i] = (-2.0 * (ZIG_V / x[i - 1] + f).ln()).sqrt();
+            f = (-0.5 * x[i] * x[i]).exp();
+        }
+        let mut ratio = [0.0; 128];
+        for i in 0..128 {
+            ratio[i] = x[i + 1] / x[i];
+        }
+        Ziggurat { x, ratio }
+    })
+}
+
 /// A xoshiro256++ generator.
 #[derive(Debug, Clone)]
 pub struct Rng {
@@ -80,6 +110,39 @@ impl Rng {
         }
     }
 
+    /// A standard normal draw by the ziggurat method (Marsaglia & Tsang, in Doornik's
+    /// formulation with 128 layers): about 99% of draws cost one 64-bit output, a compare and
+    /// a multiply. A different stream from [`Rng::normal`] for the same seed.
+    #[inline]
+    pub fn normal_ziggurat(&mut self) -> f64 {
+        let zig = ziggurat();
+        loop {
+            let bits = self.next_u64();
+            let i = (bits & 0x7f) as usize;
+            // Signed uniform in (-1, 1) from the top 53 bits (disjoint from the layer bits).
+            let u = ((bits >> 11) as f64 + 0.5) * (2.0 / (1u64 << 53) as f64) - 1.0;
+            if u.abs() < zig.ratio[i] {
+                return u * zig.x[i];
+            }
+            if i == 0 {
+                // The base layer's overhang: a draw from the tail beyond R.
+                loop {
+                    let a = self.uniform_open().ln() / ZIG_R;
+                    let b = self.uniform_open().ln();
+                    if -2.0 * b >= a * a {
+                        return if u < 0.0 { a - ZIG_R } else { ZIG_R - a };
+                    }
+                }
+            }
+            let x = u * zig.x[i];
+            let f0 = (-0.5 * (zig.x[i] * zig.x[i] - x * x)).exp();
+            let f1 = (-0.5 * (zig.x[i + 1] * zig.x[i + 1] - x * x)).exp();
+            if f1 + self.uniform() * (f0 - f1) < 1.0 {
+                return x;
+            }
+        }
+    }
+
     /// Exponential with the given `rate`.
     #[inline]
     pub fn exponential(&mut self, rate: f64) -> f64 {
@@ -127,6 +190,39 @@ mod tests {
         // Standard errors: 1/sqrt(n) ≈ 0.0022 for the mean, sqrt(2/n) ≈ 0.0032 for the variance.
         assert!(mean.abs() < 0.01, "{mean}");
         assert!((var - 1.0).abs() < 0.015, "{var}");
+    }
+
+    #[test]
+    fn ziggurat_normal_matches_the_normal_distribution() {
+        let mut rng = Rng::new(11);
+        let n = 1_000_000;
+        let mut draws: Vec<f64> = (0..n).map(|_| rng.normal_ziggurat()).collect();
+        let mean = draws.iter().sum::<f64>() / n as f64;
+        let var = draws.iter().map(|z| (z - mean) * (z - mean)).sum::<f64>() / n as f64;
+        let kurt = draws.iter().map(|z| (z - mean).powi(4)).sum::<f64>() / n as f64 / (var * var);
+        // SEs at n = 1e6: mean 0.001, variance 0.0014, kurtosis 0.0049 (all < 5 SE here).
+        assert!(mean.abs() < 0.005, "{mean}");
+        assert!((var - 1.0).abs() < 0.007, "{var}");
+        assert!((kurt - 3.0).abs() < 0.025, "{kurt}");
+        // Kolmogorov-Smirnov distance to the normal CDF: the 1% critical value is 1.63/sqrt(n).
+        draws.sort_by(f64::total_cmp);
+        let d = draws
+            .iter()
+            .enumerate()
+            .map(|(k, &z)| {
+                let c = crate::math::norm_cdf(z);
+                (c - k as f64 / n as f64)
+                    .abs()
+                    .max(((k + 1) as f64 / n as f64 - c).abs())
+            })
+            .fold(0.0, f64::max);
+        assert!(d < 1.63 / (n as f64).sqrt(), "KS distance {d}");
+        // The tail beyond R = 3.44 is reached (P = 5.8e-4 per side) and looks right.
+        let tail = draws.iter().filter(|z| z.abs() > ZIG_R).count() as f64 / n as f64;
+        assert!(
+            (tail - 2.0 * (1.0 - crate::math::norm_cdf(ZIG_R))).abs() < 1.5e-4,
+            "{tail}"
+        );
     }
 
     #[test]
