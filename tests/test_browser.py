@@ -27,6 +27,18 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+KERNEL_IDLE = """() => {
+    const w = window.jupyterapp.shell.currentWidget;
+    const kernel = w && w.sessionContext && w.sessionContext.session
+        && w.sessionContext.session.kernel;
+    return !!kernel && kernel.status === 'idle';
+}"""
+
+# A prompt shows "[*]" while a cell runs and "[n]" once it has run.
+CELL_STARTED = """() => Array.from(document.querySelectorAll('.jp-InputPrompt'))
+    .some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"""
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -80,6 +92,7 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 
 def test_editor_runs_from_a_click_in_jupyterlab(lab: tuple[str, Path]) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     url, root = lab
@@ -104,10 +117,18 @@ def test_editor_runs_from_a_click_in_jupyterlab(lab: tuple[str, Path]) -> None:
             page.wait_for_selector(
                 ".jp-Notebook-ExecutionIndicator, .jp-KernelStatus", timeout=60_000
             )
-            time.sleep(2)
-            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            # The notebook's own programmatic run finishes first: one run on disk.
+            # "Run all" before the kernel is up runs nothing (seen on a loaded machine): wait
+            # for the notebook's kernel to be idle, and ask again until a cell has started.
+            page.wait_for_function(KERNEL_IDLE, timeout=120_000)
             deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+                try:
+                    page.wait_for_function(CELL_STARTED, timeout=15_000)
+                    break
+                except PlaywrightTimeout:
+                    continue
+            # The notebook's own programmatic run finishes first: one run on disk.
             while len(list(root.glob("runs/*/shards"))) < 1 and time.monotonic() < deadline:
                 time.sleep(0.5)
             run_button = page.locator(".jp-OutputArea button.widget-button", has_text="Run").first
