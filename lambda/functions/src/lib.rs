@@ -45,12 +45,22 @@ where
     }
 }
 
-/// The storage every function uses: `SWEEP_BUCKET`, `SWEEP_PREFIX`, and the S3 endpoint.
+/// The storage every function uses: `SWEEP_BUCKET`, `SWEEP_PREFIX`, and the S3 endpoint. An
+/// S3 request times out after `SWEEP_S3_TIMEOUT_MS` (default 30 s; then it is retried).
 pub fn store_from_env(client: &AwsClient) -> Result<S3Store, String> {
     let bucket = required("SWEEP_BUCKET")?;
     let prefix = var("SWEEP_PREFIX").unwrap_or_default();
+    let client = match var("SWEEP_S3_TIMEOUT_MS") {
+        None => client.clone(),
+        Some(_) => AwsClient::from_env(Duration::from_millis(number(
+            "SWEEP_S3_TIMEOUT_MS",
+            30_000,
+            100,
+            900_000,
+        )?))?,
+    };
     Ok(S3Store::new(
-        client.clone(),
+        client,
         Endpoint::from_env("S3")?,
         &bucket,
         &prefix,

@@ -65,6 +65,14 @@ fn new_run_id() -> String {
 }
 
 fn run_dispatch(state: &State, bytes: &[u8]) -> Value {
+    // Test-only: says which process is dispatching, for a test that kills it mid-dispatch.
+    #[cfg(feature = "fault-injection")]
+    if let Ok(dir) = std::env::var("SWEEP_FAULT_DIR") {
+        let _ = std::fs::write(
+            std::path::Path::new(&dir).join("dispatching.pid"),
+            std::process::id().to_string(),
+        );
+    }
     let request = match DispatchRequest::parse(bytes) {
         Ok(r) => r,
         Err(e) => {

@@ -3,21 +3,86 @@
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 use std::sync::Arc;
+#[cfg(not(feature = "fault-injection"))]
 use sweep_aws::S3Store;
 use sweep_cloud::worker::{WorkerError, handle};
 use sweep_core::Registry;
 use sweep_lambda::{client_from_env, log, now_ms, or_exit, store_from_env};
 
 struct State {
+    #[cfg(not(feature = "fault-injection"))]
     store: S3Store,
+    #[cfg(feature = "fault-injection")]
+    store: faults::SlowStore,
     registry: Registry,
 }
 
+/// Test-only: `$SWEEP_FAULT_DIR/slow-shard-N` holding a number of milliseconds makes a worker
+/// sleep that long right after it writes shard N's started marker, i.e. inside the shard, so
+/// a test can kill the process mid-shard (its id is in `in-shard-N.pid`) or deliver the same
+/// shard twice while it runs.
+#[cfg(feature = "fault-injection")]
+mod faults {
+    use sweep_aws::S3Store;
+    use sweep_core::Store;
+
+    pub struct SlowStore(pub S3Store);
+
+    /// Sleeps inside shard N (after its started marker) while `slow-shard-N` exists, first
+    /// writing this process's id to `in-shard-N.pid` for a test that kills it.
+    fn maybe_stall(key: &str) {
+        let Ok(dir) = std::env::var("SWEEP_FAULT_DIR") else {
+            return;
+        };
+        let dir = std::path::Path::new(&dir);
+        let Some(shard) = key
+            .split_once("/started/")
+            .and_then(|(_, name)| name.strip_suffix(".json")?.parse::<u64>().ok())
+        else {
+            return;
+        };
+        let Ok(text) = std::fs::read_to_string(dir.join(format!("slow-shard-{shard}"))) else {
+            return;
+        };
+        let pid_file = dir.join(format!("in-shard-{shard}.pid"));
+        let _ = std::fs::write(pid_file, std::process::id().to_string());
+        let ms = text.trim().parse().unwrap_or(5000);
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
+
+    impl Store for SlowStore {
+        fn put(&self, key: &str, bytes: &[u8]) -> sweep_core::Result<()> {
+            self.0.put(key, bytes)?;
+            maybe_stall(key);
+            Ok(())
+        }
+        fn put_if_absent(&self, key: &str, bytes: &[u8]) -> sweep_core::Result<bool> {
+            self.0.put_if_absent(key, bytes)
+        }
+        fn get(&self, key: &str) -> sweep_core::Result<Option<Vec<u8>>> {
+            self.0.get(key)
+        }
+        fn list(&self, prefix: &str) -> sweep_core::Result<Vec<String>> {
+            self.0.list(prefix)
+        }
+        fn exists(&self, key: &str) -> sweep_core::Result<bool> {
+            self.0.exists(key)
+        }
+        fn delete(&self, key: &str) -> sweep_core::Result<()> {
+            self.0.delete(key)
+        }
+    }
+}
+
 /// Test-only: fails an invocation that names shard N while `$SWEEP_FAULT_DIR/fail-shard-N`
-/// exists (built only with the `fault-injection` feature, for the local emulation).
+/// exists, and every invocation while `$SWEEP_FAULT_DIR/fail-all` exists (built only with
+/// the `fault-injection` feature, for the local emulation).
 #[cfg(feature = "fault-injection")]
 fn injected_fault(bytes: &[u8]) -> Option<String> {
     let dir = std::env::var("SWEEP_FAULT_DIR").ok()?;
+    if std::path::Path::new(&dir).join("fail-all").exists() {
+        return Some("injected fault on every invocation".into());
+    }
     let payload = sweep_cloud::WorkerPayload::parse(bytes).ok()?;
     payload
         .shards
@@ -79,6 +144,8 @@ async fn handler(state: Arc<State>, event: LambdaEvent<Value>) -> Result<Value, 
 async fn main() -> Result<(), Error> {
     let client = or_exit("worker", client_from_env());
     let store = or_exit("worker", store_from_env(&client));
+    #[cfg(feature = "fault-injection")]
+    let store = faults::SlowStore(store);
     let state = Arc::new(State {
         store,
         registry: sim_experiments::registry(),
