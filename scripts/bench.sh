@@ -2,7 +2,9 @@
 # Runs every benchmark and writes benchmarks/RESULTS.md, the plots (PNG) and results.json.
 # Creates/uses ./.venv, installs requirements/dev.lock + requirements/bench.lock, builds the
 # engine in RELEASE mode for the measurement, and afterwards restores the dev-profile build
-# that the test command uses. Extra arguments go to benchmarks/run.py (e.g. --quick).
+# that the test command uses. Extra arguments go to benchmarks/run.py: --quick (tiny sizes),
+# --only NAME[,NAME] (a subset of kernels, overhead, efficiency, peers, cloud, memory) and
+# --out DIR (default benchmarks/; use another directory for a subset).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n== %s\n' "$*"; }

@@ -23,7 +23,7 @@ from .errors import (
     SweepError,
 )
 from .estimate import CloudAssumptions, Estimate, LocalAssumptions, RayAssumptions, estimate
-from .experiments import Experiment, Metric, Param, experiments, get_experiment
+from .experiments import Experiment, MetricInfo, ParamInfo, experiments, get_experiment
 from .kernels import experiment, param
 from .query import query
 from .run import Run, RunStatus, open_run, resume, run, runs
@@ -42,8 +42,8 @@ __all__ = [
     "Estimate",
     "Experiment",
     "LocalAssumptions",
-    "Metric",
-    "Param",
+    "MetricInfo",
+    "ParamInfo",
     "QueryError",
     "RayAssumptions",
     "Run",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -13,19 +14,15 @@ if TYPE_CHECKING:
 
 __all__ = ["plot", "summarize"]
 
-# Two-sided 95% Student t quantiles t(0.975, df) for df = 1..30; beyond, the normal 1.96
-# is within 2% (standard tables).
-_T975 = [
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-]  # fmt: skip
 
-
+@functools.lru_cache(maxsize=512)
 def _t975(df: int) -> float:
+    """The two-sided 95% Student t critical value t(0.975, df); NaN for df < 1."""
     if df < 1:
         return math.nan
-    return _T975[df - 1] if df <= len(_T975) else 1.96
+    from scipy.stats import t  # type: ignore[import-untyped]  # scipy ships no py.typed
+
+    return float(t.ppf(0.975, df))
 
 
 def summarize(

@@ -89,6 +89,8 @@ class CloudClient:
                 "the cloud backend needs SWEEP_API_URL (terraform output api_url, or the URL "
                 "`sweep local-cloud up` prints)"
             )
+        if not api_url.startswith(("https://", "http://")):
+            raise BackendError(f"SWEEP_API_URL must be an http(s) URL, got {api_url!r}")
         if not region:
             raise BackendError("the cloud backend needs SWEEP_REGION or AWS_REGION")
         self.api_url = api_url.rstrip("/")
@@ -121,11 +123,11 @@ class CloudClient:
         headers = {"content-type": "application/json"} if body is not None else {}
         signed = AWSRequest(method=method, url=url, data=body, headers=headers)
         SigV4Auth(self._credentials(), "execute-api", self.region).add_auth(signed)
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310 - the URL is SWEEP_API_URL, checked to be http(s)
             url, data=body, headers=dict(signed.headers.items()), method=method
         )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - the URL is SWEEP_API_URL, checked to be http(s)
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as err:
             raw = err.read()

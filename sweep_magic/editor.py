@@ -9,6 +9,7 @@ the same form programmatically.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +17,8 @@ from typing import Any
 
 from . import _native
 from .errors import SweepError
+from .estimate import quick_local_seconds
+from .estimate.report import format_duration
 from .experiments import Param, get_experiment
 from .run import Run, run
 from .spec import Spec
@@ -26,15 +29,11 @@ MODES = ("constant", "list", "linspace")
 
 
 def to_yaml(spec: dict[str, Any]) -> str:
-    """A spec as YAML: block style at the top, JSON (which YAML reads) for each value."""
-    lines = []
-    for key, value in spec.items():
-        if isinstance(value, dict) and value:
-            lines.append(f"{key}:")
-            lines.extend(f"  {k}: {json.dumps(v)}" for k, v in value.items())
-        else:
-            lines.append(f"{key}: {json.dumps(value)}")
-    return "\n".join(lines) + "\n"
+    """A spec as YAML, keys in the form's order; short lists of plain values stay on one line."""
+    import yaml  # type: ignore[import-untyped,unused-ignore]
+
+    text: str = yaml.safe_dump(spec, sort_keys=False, default_flow_style=None, allow_unicode=True)
+    return text
 
 
 def _parse_list(text: str, p: Param) -> list[Any]:
@@ -123,7 +122,10 @@ class SpecEditor:
         self.on_run = on_run
         self.last_run: Run | None = None
         self.spec: Spec | None = None
-        self._seconds_per_row: float | None = None
+        #: Measured kernel seconds per row of the current spec, and the local backend's
+        #: predicted wall seconds for it (None when the spec is invalid or untimed).
+        self.seconds_per_row: float | None = None
+        self.estimated_seconds: float | None = None
         self.rows = {p.name: _ParamRow(p, w, self._changed) for p in self.experiment.params}
         self.replicates = w.BoundedIntText(value=1, min=1, max=100_000, description="replicates")
         self.seed = w.BoundedIntText(value=0, min=0, max=2**62, description="seed")
@@ -193,6 +195,7 @@ class SpecEditor:
             self.spec = Spec(spec)
         except SweepError as exc:
             self.spec = None
+            self.seconds_per_row = self.estimated_seconds = None
             self.error.value = f"<span style='color:#b00'>&#9888; {exc}</span>"
             self.info.value = ""
             self.run_button.disabled = True
@@ -200,21 +203,21 @@ class SpecEditor:
         self.error.value = ""
         self.run_button.disabled = False
         self.info.value = (
-            f"{self.spec.points:,} points, {self.spec.rows:,} rows, " + self._estimate()
+            f"{self.spec.points:,} points, {self.spec.rows:,} rows, " + self._estimate(self.spec)
         )
 
-    def _estimate(self) -> str:
-        assert self.spec is not None
+    def _estimate(self, spec: Spec) -> str:
+        """Times a few rows of ``spec`` and predicts the local backend's wall time with the
+        same model as ``sweep estimate`` (without its calibration run)."""
+        self.seconds_per_row = self.estimated_seconds = None
         try:
-            per_row = _native.time_rows(self.spec.to_json(), "json", 3)
+            per_row = _native.time_rows(spec.to_json(), "json", 3)
         except SweepError:
             return "no time estimate"
-        import os
-
-        seconds = per_row * self.spec.rows / (os.cpu_count() or 1)
-        if seconds < 1:
-            return f"about {seconds * 1000:.0f} ms on {os.cpu_count()} cores"
-        return f"about {seconds:,.1f} s on {os.cpu_count()} cores"
+        cores = os.cpu_count() or 1
+        self.seconds_per_row = per_row
+        self.estimated_seconds = quick_local_seconds(spec, per_row, cores=cores)
+        return f"about {format_duration(self.estimated_seconds)} on {cores} cores"
 
     def run(self, block: bool = True) -> Run | None:
         """Starts the sweep the form describes (what the Run button does)."""

@@ -1,4 +1,9 @@
-"""The experiment registry as Python objects, read from the engine's declarations."""
+"""The experiment registry as Python objects, read from the engine's declarations.
+
+The registry describes experiments that exist: :class:`ParamInfo` and :class:`MetricInfo`
+are read-only records of what an experiment declares. To *declare* the parameters of a new
+Python kernel, use :func:`sweep_magic.param` with :func:`sweep_magic.experiment` instead.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +14,12 @@ from typing import Any
 
 from . import _native
 
-__all__ = ["Experiment", "Metric", "Param", "experiments", "get_experiment"]
+__all__ = ["Experiment", "MetricInfo", "ParamInfo", "experiments", "get_experiment"]
 
 
 @dataclass(frozen=True)
-class Param:
-    """A declared parameter of an experiment."""
+class ParamInfo:
+    """A parameter an experiment declares, as the registry reports it."""
 
     name: str
     type: str
@@ -27,8 +32,8 @@ class Param:
 
 
 @dataclass(frozen=True)
-class Metric:
-    """A declared metric of an experiment."""
+class MetricInfo:
+    """A metric an experiment declares, as the registry reports it."""
 
     name: str
     type: str
@@ -42,11 +47,18 @@ class Experiment:
 
     name: str
     description: str
-    params: tuple[Param, ...]
-    metrics: tuple[Metric, ...]
+    params: tuple[ParamInfo, ...]
+    metrics: tuple[MetricInfo, ...]
     #: Column (name, Athena type) pairs of its ``results`` and ``failures`` tables, from the
     #: engine, without ``run_id``.
     tables: dict[str, tuple[tuple[str, str], ...]]
+
+
+#: Deprecated names of :class:`ParamInfo` and :class:`MetricInfo`, kept only for modules
+#: that still import them; ``Param`` was easy to confuse with the declaration that
+#: :func:`sweep_magic.param` builds. Not exported.
+Param = ParamInfo
+Metric = MetricInfo
 
 
 @cache
@@ -54,7 +66,7 @@ def _registry() -> tuple[Experiment, ...]:
     out = []
     for e in json.loads(_native.experiments_json()):
         params = tuple(
-            Param(
+            ParamInfo(
                 name=p["name"],
                 type=p["type"],
                 required=p["required"],
@@ -67,7 +79,7 @@ def _registry() -> tuple[Experiment, ...]:
             for p in e["params"]
         )
         metrics = tuple(
-            Metric(m["name"], m["type"], m["unit"], m["description"]) for m in e["metrics"]
+            MetricInfo(m["name"], m["type"], m["unit"], m["description"]) for m in e["metrics"]
         )
         tables = {
             kind: tuple((c["name"], c["type"]) for c in cols) for kind, cols in e["tables"].items()

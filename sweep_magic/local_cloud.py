@@ -43,7 +43,7 @@ BUCKET = "sweep-local"
 REGION = "us-east-1"
 # Dummy credentials: the emulation checks none, but every client signs.
 ACCESS_KEY = "emulation"
-SECRET_KEY = "emulation-secret"  # pragma: allowlist secret - loopback emulation only
+SECRET_KEY = "emulation-secret"  # pragma: allowlist secret - loopback emulation only  # noqa: S105 - the emulation's dummy credential, loopback only
 
 
 def _free_port() -> int:
@@ -150,7 +150,7 @@ class LocalCloud:
         log = open(self.workdir / log_name, "ab")  # noqa: SIM115 - closed in stop()
         self._logs.append(log)
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        proc = subprocess.Popen(
+        proc = subprocess.Popen(  # noqa: S603 - an argument list, no shell
             args,
             cwd=cwd,
             stdout=log,
@@ -164,7 +164,7 @@ class LocalCloud:
     def _wait_http(self, url: str, ok: tuple[int, ...], deadline: float, what: str) -> None:
         while True:
             try:
-                with urllib.request.urlopen(url, timeout=30) as r:
+                with urllib.request.urlopen(url, timeout=30) as r:  # noqa: S310 - loopback http of the emulation
                     if r.status in ok:
                         return
             except urllib.error.HTTPError as err:
@@ -211,19 +211,19 @@ class LocalCloud:
         return self
 
     def _create_bucket(self) -> None:
-        request = urllib.request.Request(f"{self.s3_url}/{BUCKET}", method="PUT")
-        with urllib.request.urlopen(request, timeout=10):
+        request = urllib.request.Request(f"{self.s3_url}/{BUCKET}", method="PUT")  # noqa: S310 - loopback http of the emulation
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback http of the emulation
             pass
 
     def invoke(self, function: str, payload: Any) -> tuple[int, Any]:
         """Invokes ``function`` synchronously through the emulator's invoke API."""
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310 - loopback http of the emulation
             f"{self.lambda_url}/2015-03-31/functions/{function}/invocations",
             data=json.dumps(payload).encode(),
             method="POST",
         )
         try:
-            with urllib.request.urlopen(request, timeout=600) as r:
+            with urllib.request.urlopen(request, timeout=600) as r:  # noqa: S310 - loopback http of the emulation
                 return r.status, json.loads(r.read() or b"null")
         except urllib.error.HTTPError as err:
             return err.code, json.loads(err.read() or b"null")

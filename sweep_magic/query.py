@@ -188,7 +188,7 @@ def query(
             elif table == "last_run" and last_run is not None:
                 # Convenience for notebooks: the last run's results under a fixed name.
                 _bind_table(con, last_run.root, "results", last_run.experiment)
-                con.sql(f"SELECT * FROM results_{last_run.experiment}").filter(
+                con.sql(f"SELECT * FROM results_{last_run.experiment}").filter(  # noqa: S608 - table name from the registry, values bound
                     duckdb.ColumnExpression("run_id") == duckdb.ConstantExpression(last_run.run_id)
                 ).create_view("last_run")
             elif kind in ("results", "failures") and experiment in known:

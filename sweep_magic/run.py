@@ -151,7 +151,7 @@ class Run:
         return self
 
     def _shards_done_live(self) -> int:
-        assert self._execution is not None
+        assert self._execution is not None  # noqa: S101 - narrows the type for mypy
         return self._already_done + self._execution.progress().shards_done
 
     def _progress_bar(self) -> Any:
@@ -325,7 +325,7 @@ def run(
     root_path = config.resolve_root(root)
     run_id = _native.new_run_id(secrets.randbits(32))
     manifest = json.loads(
-        _native.create_run(str(root_path), checked.to_json(), "json", run_id, checked.max_points)
+        _native.create_run(str(root_path), checked.to_json(), "json", run_id, checked.max_rows)
     )
     execution = chosen.submit(root_path, run_id, None)
     return Run(root_path, manifest, execution)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,20 @@ def _find_non_finite(value: Any, path: str) -> str | None:
     return None
 
 
+def _row_limit(max_rows: int | None, max_points: int | None) -> int | None:
+    """``max_rows``, accepting the deprecated keyword ``max_points`` in its place."""
+    if max_points is None:
+        return max_rows
+    warnings.warn(
+        "the max_points= argument is deprecated; use max_rows= (it counts points x replicates)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    if max_rows is not None and max_rows != max_points:
+        raise TypeError("give max_rows= only (max_points= is its deprecated name)")
+    return max_points
+
+
 @dataclass(frozen=True)
 class _Checked:
     normalized: dict[str, Any]
@@ -70,11 +85,22 @@ class Spec:
 
     Build one from a mapping (``sm.Spec({...})``), from text (``Spec.from_text``) or from a
     JSON/YAML/TOML file (``Spec.from_file``). Construction validates against the experiment
-    registry and the configured point limit, raising :class:`SpecError` (with the field
-    path) on the first problem.
+    registry and the row limit, raising :class:`SpecError` (with the field path) on the
+    first problem.
+
+    The row limit counts points times replicates. It is ``max_rows`` if given, else the
+    ``SWEEP_MAX_POINTS`` environment variable (whose name predates the rename; it too counts
+    rows), else 10^10. ``max_points=`` is a deprecated spelling of ``max_rows=``.
     """
 
-    def __init__(self, source: Mapping[str, Any], *, max_points: int | None = None) -> None:
+    def __init__(
+        self,
+        source: Mapping[str, Any],
+        *,
+        max_rows: int | None = None,
+        max_points: int | None = None,
+    ) -> None:
+        max_rows = _row_limit(max_rows, max_points)
         if not isinstance(source, Mapping):
             raise SpecError(f"a spec must be a mapping, got {type(source).__name__}")
         bad = _find_non_finite(dict(source), "")
@@ -84,25 +110,39 @@ class Spec:
             text = json.dumps(dict(source), default=_jsonable, allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise SpecError(f"spec is not JSON-serializable: {exc}") from None
-        self._init(text, "json", max_points)
+        self._init(text, "json", max_rows)
 
-    def _init(self, text: str, fmt: str, max_points: int | None) -> None:
+    def _init(self, text: str, fmt: str, max_rows: int | None) -> None:
         config = load_config()
-        limit = max_points if max_points is not None else config.max_points
+        limit = max_rows if max_rows is not None else config.max_points
         raw = json.loads(_native.check_spec(text, fmt, limit, config.max_spec_bytes))
         self._checked = _Checked(raw["spec"], raw["hash"], raw["plan"])
-        self._max_points = limit
+        self._max_rows = limit
 
     @classmethod
-    def from_text(cls, text: str, format: str = "yaml", *, max_points: int | None = None) -> Spec:
+    def from_text(
+        cls,
+        text: str,
+        format: str = "yaml",
+        *,
+        max_rows: int | None = None,
+        max_points: int | None = None,
+    ) -> Spec:
         """Parses spec text in ``format`` (``yaml``, ``json`` or ``toml``)."""
         spec = cls.__new__(cls)
-        spec._init(text, format, max_points)
+        spec._init(text, format, _row_limit(max_rows, max_points))
         return spec
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str], *, max_points: int | None = None) -> Spec:
+    def from_file(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        max_rows: int | None = None,
+        max_points: int | None = None,
+    ) -> Spec:
         """Reads a spec file; the format comes from its extension (YAML if unknown)."""
+        max_rows = _row_limit(max_rows, max_points)
         p = Path(path)
         limit = load_config().max_spec_bytes
         try:
@@ -114,7 +154,7 @@ class Spec:
             text = p.read_text(encoding="utf-8")
         except OSError as exc:
             raise SpecError(f"cannot read spec file {str(p)!r}: {exc.strerror}") from None
-        return cls.from_text(text, format_for_path(p), max_points=max_points)
+        return cls.from_text(text, format_for_path(p), max_rows=max_rows)
 
     @property
     def normalized(self) -> dict[str, Any]:
@@ -162,16 +202,24 @@ class Spec:
         return self._checked.plan["shard_size"]
 
     @property
+    def max_rows(self) -> int:
+        """The row limit (points times replicates) this spec was validated against."""
+        return self._max_rows
+
+    @property
     def max_points(self) -> int:
-        """The point limit this spec was validated against."""
-        return self._max_points
+        """Deprecated name of :attr:`max_rows` (the limit always counted rows)."""
+        warnings.warn(
+            "Spec.max_points is deprecated; use Spec.max_rows", DeprecationWarning, stacklevel=2
+        )
+        return self._max_rows
 
     def preview(self, count: int = 10, start: int = 0) -> pd.DataFrame:
         """Parameter values of points ``start .. start+count`` as a DataFrame (no run needed)."""
         import pandas as pd
 
         rows = json.loads(
-            _native.preview_points(self.to_json(), "json", start, count, self._max_points)
+            _native.preview_points(self.to_json(), "json", start, count, self._max_rows)
         )
         return pd.DataFrame(rows)
 

@@ -1,5 +1,6 @@
-"""Helpers of the reliability tests: a fault-injecting HTTP proxy for S3, finding the
-emulator's Lambda processes, and the exactly-once invariant every fault test ends with."""
+"""Helpers of the cloud and reliability tests: the shared emulation (the local cloud behind a
+fault-injecting HTTP proxy for S3), finding the emulator's Lambda processes, and the
+exactly-once invariant every fault test ends with."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from sweep_magic.local_cloud import LocalCloud
 
 _HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "proxy-connection"}
 
@@ -122,6 +126,27 @@ class FaultProxy:
     def hang(self, seconds: float) -> None:
         """Hold every request unanswered for ``seconds``, then drop it."""
         self._set("hang", seconds)
+
+
+class Emulation:
+    """The local cloud (built with the ``fault-injection`` feature), the proxy its Lambdas reach
+    S3 through, and the directory of fault files they read (``SWEEP_FAULT_DIR``)."""
+
+    def __init__(self, cloud: LocalCloud, proxy: FaultProxy, faults: Path) -> None:
+        self.cloud, self.proxy, self.faults = cloud, proxy, faults
+
+    @property
+    def emulator_pid(self) -> int:
+        """``cargo lambda watch``: the parent of the Lambda processes."""
+        return self.cloud._procs[1].pid
+
+    def slow(self, shard: int, millis: int) -> None:
+        (self.faults / f"slow-shard-{shard}").write_text(str(millis))
+
+    def clear(self) -> None:
+        """Removes every fault file (and the pid files the Lambdas leave there)."""
+        for f in self.faults.iterdir():
+            f.unlink(missing_ok=True)
 
 
 def free_port() -> int:

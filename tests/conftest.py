@@ -1,4 +1,10 @@
-"""Shared fixtures: a fresh result root per test and the installed `sweep` command."""
+"""Shared fixtures: a fresh result root per test, the installed `sweep` command, and the one
+local cloud emulation every cloud test shares.
+
+Tiers (markers, registered in pyproject.toml): `cloud` tests need the local emulation (moto's
+S3 and `cargo lambda watch`), `ray` tests start Ray, `browser` tests drive JupyterLab in
+Chromium, `slow` tests take more than a few seconds each. `scripts/test.sh --quick` runs
+`-m "not slow and not cloud and not browser and not ray"`."""
 
 from __future__ import annotations
 
@@ -9,9 +15,16 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from _faults import Emulation, FaultProxy
+
+if TYPE_CHECKING:
+    from sweep_magic.local_cloud import LocalCloud
+
+# Fixtures that start the local cloud emulation: a test using one must be marked `cloud`.
+EMULATION_FIXTURES = frozenset({"emulation", "api_emulation", "straggler_cloud"})
 
 
 @pytest.fixture
@@ -72,40 +85,139 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     (artifacts / "reliability.txt").write_text("\n".join(_REPORT) + "\n")
 
 
+# -- tiers ----------------------------------------------------------------------------------------
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keeps the `cloud` marker honest (a test that starts the emulation without it would slip
+    into the quick tier), and runs the tests that leave every worker invocation failing (the
+    `fail-all` fault of `api_emulation`) after every other test, so that runs they leave
+    behind cannot take the shared emulator's worker slots from a test that times its shards."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if EMULATION_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("cloud") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests use the local cloud emulation but are not marked `cloud`: "
+            + ", ".join(unmarked)
+        )
+    failing = [i for i in items if "api_emulation" in getattr(i, "fixturenames", ())]
+    if failing:
+        items[:] = [i for i in items if "api_emulation" not in getattr(i, "fixturenames", ())]
+        items.extend(failing)
+
+
+# -- the local cloud emulation, one per session --------------------------------------------------
+
+# One configuration serves every cloud test (tests/test_cloud.py, tests/test_reliability.py, the
+# API fuzz and load tests): the Lambdas are built with the test-only `fault-injection` feature
+# and read fault files from SWEEP_FAULT_DIR (none exist unless a test writes one); they reach S3
+# through a fault-injecting proxy that passes every request through unless a test asks it to
+# fail or hang; an S3 request is abandoned after 1 s, not 30 s, so a hung one is retried within
+# a test's time; and the orchestrator registers each run's partitions in the (moto) Glue catalog.
+EMULATION_ENV = {
+    "SWEEP_GLUE_DATABASE": "sweep_magic",
+    "SWEEP_S3_TIMEOUT_MS": "1000",
+}
+
+
+def _create_glue_tables(cloud: LocalCloud) -> None:
+    """The catalog Terraform creates: a results and a failures table per experiment."""
+    import boto3
+
+    import sweep_magic as sm
+    from sweep_magic.local_cloud import BUCKET
+
+    env = cloud.client_env()
+    glue = boto3.client(
+        "glue",
+        endpoint_url=cloud.s3_url,
+        region_name=env["AWS_REGION"],
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+    )
+    database = EMULATION_ENV["SWEEP_GLUE_DATABASE"]
+    glue.create_database(DatabaseInput={"Name": database})
+    parquet = "org.apache.hadoop.hive.ql.io.parquet."
+    for experiment in sm.experiments():
+        for kind, columns in experiment.tables.items():
+            glue.create_table(
+                DatabaseName=database,
+                TableInput={
+                    "Name": f"{kind}_{experiment.name}",
+                    "PartitionKeys": [{"Name": "run_id", "Type": "string"}],
+                    "StorageDescriptor": {
+                        "Columns": [{"Name": c, "Type": t} for c, t in columns],
+                        "Location": f"s3://{BUCKET}/{kind}/{experiment.name}/",
+                        "InputFormat": parquet + "MapredParquetInputFormat",
+                        "OutputFormat": parquet + "MapredParquetOutputFormat",
+                        "SerdeInfo": {"SerializationLibrary": parquet + "serde.ParquetHiveSerDe"},
+                    },
+                    "TableType": "EXTERNAL_TABLE",
+                },
+            )
+
+
 @pytest.fixture(scope="session")
-def api_emulation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str]]:
-    """The local cloud emulation for the API fuzz and load tests, and the id of a completed
-    run in it. Afterwards every worker invocation fails (the `fail-all` fault), so runs the
-    fuzzers get accepted compute nothing: the orchestrator is what they exercise."""
-    from sweep_magic.cloud import CloudClient
+def emulation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulation]:
+    """The local cloud emulation shared by every `cloud` test, started on first use."""
     from sweep_magic.local_cloud import LocalCloud
 
-    work = tmp_path_factory.mktemp("api-cloud")
+    work = tmp_path_factory.mktemp("local-cloud")
     faults = work / "faults"
     faults.mkdir()
     cloud = LocalCloud(
         concurrency=4,
         workdir=work,
         features=("fault-injection",),
-        env={"SWEEP_FAULT_DIR": str(faults)},
+        env={"SWEEP_FAULT_DIR": str(faults), **EMULATION_ENV},
     )
-    with cloud:
-        env = cloud.client_env()
-        client = CloudClient(env["SWEEP_API_URL"], env["SWEEP_REGION"])
-        spec = {"experiment": "diag_sleep", "shard_size": 1, "params": {"micros": [0, 1, 2, 3]}}
-        old = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)  # credentials for signing
-        try:
-            run_id = client.request("POST", "/runs", json.dumps(spec).encode())["run_id"]
-            deadline = time.monotonic() + 120
-            while client.request("GET", f"/runs/{run_id}")["shards_done"] < 4:
-                assert time.monotonic() < deadline, "the load test's run did not complete"
-                time.sleep(0.2)
-        finally:
-            for key, value in old.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-        (faults / "fail-all").touch()
-        yield cloud, run_id
+    proxy = FaultProxy(cloud.s3_port).start()
+    cloud.extra_env["AWS_ENDPOINT_URL_S3"] = proxy.url  # the Lambdas reach S3 through it
+    try:
+        with cloud:
+            _create_glue_tables(cloud)
+            yield Emulation(cloud, proxy, faults)
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture(scope="session")
+def _api_run_id(emulation: Emulation) -> str:
+    """A completed 4-shard run in the shared emulation, for the API fuzz and load tests."""
+    from sweep_magic.cloud import CloudClient
+
+    env = emulation.cloud.client_env()
+    client = CloudClient(env["SWEEP_API_URL"], env["SWEEP_REGION"])
+    spec = {"experiment": "diag_sleep", "shard_size": 1, "params": {"micros": [0, 1, 2, 3]}}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # credentials for signing
+    try:
+        run_id: str = client.request("POST", "/runs", json.dumps(spec).encode())["run_id"]
+        deadline = time.monotonic() + 120
+        while client.request("GET", f"/runs/{run_id}")["shards_done"] < 4:
+            assert time.monotonic() < deadline, "the load test's run did not complete"
+            time.sleep(0.2)
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return run_id
+
+
+@pytest.fixture(scope="module")
+def api_emulation(emulation: Emulation, _api_run_id: str) -> Iterator[tuple[Any, str]]:
+    """The shared emulation for the API fuzz and load tests, and the id of a completed run in
+    it. While a module using it runs, every worker invocation fails (the `fail-all` fault), so
+    runs the fuzzers get accepted compute nothing: the orchestrator is what they exercise."""
+    emulation.clear()
+    (emulation.faults / "fail-all").touch()
+    try:
+        yield emulation.cloud, _api_run_id
+    finally:
+        emulation.clear()

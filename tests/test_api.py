@@ -145,7 +145,7 @@ def test_bad_specs_raise_spec_error_with_path_and_create_nothing(root: Path) -> 
     assert info.value.path == "params.sigma"
     assert str(info.value) == 'params.sigma: expected a number or list, got "abc"'
     with pytest.raises(sm.SpecError, match="over the limit of 10 rows"):
-        sm.Spec({"experiment": "diag_sleep", "replicates": 11}, max_points=10)
+        sm.Spec({"experiment": "diag_sleep", "replicates": 11}, max_rows=10)
     with pytest.raises(sm.SpecError, match=r"params\.nope: unknown parameter"):
         sm.Spec({"experiment": "diag_sleep", "params": {"nope": 1}})
     assert isinstance(info.value, sm.SweepError)

@@ -1,6 +1,8 @@
 """The cloud path end to end, with no AWS account: the real orchestrator and worker Lambda
 binaries under `cargo lambda watch`, writing to a real S3 protocol server (moto's) on
-loopback, driven by the Python cloud backend over SigV4-signed HTTP.
+loopback, driven by the Python cloud backend over SigV4-signed HTTP. The emulation is the
+session's shared one (tests/conftest.py) but for the straggler test's, which needs a shorter
+straggler threshold.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pandas as pd
@@ -20,6 +22,9 @@ import pytest
 import sweep_magic as sm
 from sweep_magic.cloud import CloudClient, CloudRun
 from sweep_magic.local_cloud import BUCKET, LocalCloud
+
+if TYPE_CHECKING:
+    from _faults import Emulation
 
 GBM = {
     "experiment": "gbm_option",
@@ -46,27 +51,29 @@ def _sleepy(points: int, micros: int) -> dict[str, Any]:
     }
 
 
+@pytest.fixture
+def cloud(emulation: Emulation) -> Iterator[LocalCloud]:
+    """The session's shared emulation (tests/conftest.py), with no fault file left over."""
+    emulation.clear()
+    yield emulation.cloud
+    emulation.clear()
+
+
 @pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
-    work = tmp_path_factory.mktemp("local-cloud")
-    faults = work / "faults"
-    faults.mkdir()
+def straggler_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    """An emulation of its own for the straggler test: its orchestrator re-dispatches a shard
+    late by 2 s (SWEEP_STRAGGLER_MIN_MS; 30 s by default, as in AWS). The shared emulation
+    keeps the default because the fault tests count on a slow or killed shard NOT being
+    re-dispatched while they poll status (tests/test_reliability.py). Same build features as
+    the shared one, so the Lambdas are not built again."""
     emulation = LocalCloud(
         concurrency=4,
-        workdir=work,
+        workdir=tmp_path_factory.mktemp("local-cloud-stragglers"),
         features=("fault-injection",),
-        env={
-            "SWEEP_FAULT_DIR": str(faults),
-            "SWEEP_GLUE_DATABASE": "sweep_magic",
-            # Stragglers: late by 4x the median shard time and at least 2 s (30 s in AWS).
-            "SWEEP_STRAGGLER_MIN_MS": "2000",
-        },
+        # Stragglers: late by 4x the median shard time and at least 2 s (30 s in AWS).
+        env={"SWEEP_STRAGGLER_MIN_MS": "2000"},
     )
     with emulation:
-        glue = boto3.client(
-            "glue", endpoint_url=emulation.s3_url, **_aws_kwargs(emulation.client_env())
-        )
-        _create_tables(glue, emulation)
         yield emulation
 
 
@@ -78,42 +85,30 @@ def _aws_kwargs(env: dict[str, str]) -> dict[str, str]:
     }
 
 
-def _create_tables(glue: Any, emulation: LocalCloud) -> None:
-    """The catalog Terraform creates, for the experiments these tests run."""
-    glue.create_database(DatabaseInput={"Name": "sweep_magic"})
-    registry = {e.name: e for e in sm.experiments()}
-    for kind in ("results", "failures"):
-        for name in ("gbm_option", "diag_sleep"):
-            columns = registry[name].tables[kind]
-            glue.create_table(
-                DatabaseName="sweep_magic",
-                TableInput={
-                    "Name": f"{kind}_{name}",
-                    "PartitionKeys": [{"Name": "run_id", "Type": "string"}],
-                    "StorageDescriptor": {
-                        "Columns": [{"Name": c, "Type": t} for c, t in columns],
-                        "Location": f"s3://{BUCKET}/{kind}/{name}/",
-                        "InputFormat": "org.apache.hadoop.hive.ql.io.parquet."
-                        "MapredParquetInputFormat",
-                        "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet."
-                        "MapredParquetOutputFormat",
-                        "SerdeInfo": {
-                            "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet."
-                            "serde.ParquetHiveSerDe"
-                        },
-                    },
-                    "TableType": "EXTERNAL_TABLE",
-                },
-            )
-
-
-@pytest.fixture
-def client_env(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def _use(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     env = cloud.client_env()
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(CloudRun, "poll_s", 0.2)
     return env
+
+
+@pytest.fixture
+def client_env(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    return _use(cloud, monkeypatch)
+
+
+@pytest.fixture
+def straggler_env(straggler_cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    return _use(straggler_cloud, monkeypatch)
+
+
+@pytest.fixture
+def fake_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Credentials to sign with, for tests that answer the client themselves (no emulation)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret")  # pragma: allowlist secret
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
 
 
 def _objects(env: dict[str, str]) -> list[str]:
@@ -156,6 +151,7 @@ def _wait_until_stable(handle: CloudRun, seconds: float = 3.0, limit: float = 12
     raise AssertionError("the run did not settle")
 
 
+@pytest.mark.cloud
 def test_cloud_results_equal_local_row_for_row(
     client_env: dict[str, str], root: Path, cloud: LocalCloud
 ) -> None:
@@ -171,7 +167,7 @@ def test_cloud_results_equal_local_row_for_row(
     assert len(cloud_rows) == 12
     pd.testing.assert_frame_equal(_comparable(cloud_rows), _comparable(local_rows))
 
-    # The layout of DESIGN.md in the bucket: data files, then one marker per shard.
+    # The result layout (docs/design.md) in the bucket: data files, then one marker per shard.
     keys = _objects(client_env)
     run_id = handle.run_id
     assert f"runs/{run_id}/manifest.json" in keys
@@ -197,6 +193,7 @@ def test_cloud_results_equal_local_row_for_row(
         assert locations == {f"s3://{BUCKET}/{kind}/gbm_option/run_id={run_id}/"}
 
 
+@pytest.mark.cloud
 def test_submit_answers_before_the_run_completes(
     client_env: dict[str, str], cloud: LocalCloud
 ) -> None:
@@ -211,6 +208,7 @@ def test_submit_answers_before_the_run_completes(
     assert accepted_after < 1.2
 
 
+@pytest.mark.cloud
 def test_a_million_point_spec_is_accepted_quickly_and_cancels(
     client_env: dict[str, str], cloud: LocalCloud
 ) -> None:
@@ -231,6 +229,7 @@ def test_a_million_point_spec_is_accepted_quickly_and_cancels(
     assert elapsed < 10, elapsed
 
 
+@pytest.mark.cloud
 def test_resume_after_an_injected_worker_failure_completes_the_run(
     client_env: dict[str, str], root: Path, cloud: LocalCloud
 ) -> None:
@@ -252,6 +251,7 @@ def test_resume_after_an_injected_worker_failure_completes_the_run(
     pd.testing.assert_frame_equal(_comparable(resumed.to_pandas()), _comparable(local_rows))
 
 
+@pytest.mark.cloud
 def test_cancel_stops_new_shards_and_resume_finishes(
     client_env: dict[str, str], cloud: LocalCloud
 ) -> None:
@@ -274,6 +274,7 @@ def test_cancel_stops_new_shards_and_resume_finishes(
     assert (final.state, final.rows_ok) == ("complete", 40)
 
 
+@pytest.mark.cloud
 def test_bad_requests_get_clear_4xx_and_write_nothing(
     client_env: dict[str, str], cloud: LocalCloud
 ) -> None:
@@ -322,9 +323,8 @@ def test_bad_requests_get_clear_4xx_and_write_nothing(
     assert "payload rejected" in cloud.log_path.read_text()
 
 
-def test_the_client_signs_every_request(
-    client_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.usefixtures("fake_env")
+def test_the_client_signs_every_request(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[urllib.request.Request] = []
 
     class Answer:
@@ -354,6 +354,7 @@ def test_the_client_signs_every_request(
     assert seen[0].get_header("X-amz-date")
 
 
+@pytest.mark.cloud
 def test_cli_runs_on_the_cloud_backend(
     client_env: dict[str, str], sweep_cmd: list[str], tmp_path: Path
 ) -> None:
@@ -385,9 +386,11 @@ def test_cli_runs_on_the_cloud_backend(
     assert "complete, 3/3 shards" in status.stdout
 
 
+@pytest.mark.cloud
 def test_a_straggler_is_redispatched_once_and_the_duplicate_is_harmless(
-    client_env: dict[str, str], cloud: LocalCloud
+    straggler_env: dict[str, str], straggler_cloud: LocalCloud
 ) -> None:
+    client_env, cloud = straggler_env, straggler_cloud
     # Eight 50 ms shards and one of 5 s: polling status past 2 s re-dispatches the slow one.
     spec = {
         "experiment": "diag_sleep",
@@ -422,6 +425,7 @@ def _worker_lines(cloud: LocalCloud, run_id: str) -> str:
     )
 
 
+@pytest.mark.cloud
 def test_notebook_magics_run_and_query_in_the_cloud(client_env: dict[str, str], root: Path) -> None:
     from IPython.core.interactiveshell import InteractiveShell
     from IPython.utils.capture import capture_output

@@ -1,26 +1,66 @@
 """`sm.estimate`: the fleet simulator against hand-computed schedules, the cost model against
-hand-computed bills, and the calibration on real small specs."""
+hand-computed bills, the calibration on real small specs, and the places where the estimate
+must agree with the code it models (the Ray backend's batching, the cloud orchestrator's
+defaults, the editor's quick estimate)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 import sweep_magic as sm
+from sweep_magic import _native
+from sweep_magic.backends.batching import TASKS_PER_CPU, ray_batches
 from sweep_magic.estimate import (
+    CLOUD_DEFAULTS,
+    Calibration,
     CloudAssumptions,
     LocalAssumptions,
-    _estimate_cloud,
+    RayAssumptions,
     add_cli_parser,
     calibrate,
     cli_main,
     estimate,
     magic_main,
+    quick_local_seconds,
     simulate_fleet,
 )
+from sweep_magic.estimate import assumptions as assumptions_module
+from sweep_magic.estimate.models import _estimate_cloud, _estimate_ray
+from sweep_magic.estimate.report import format_duration
+
+CLOUD_DEFAULT_KEYS = (
+    "shards_per_invoke",
+    "dispatch_concurrency",
+    "invokes_per_dispatcher",
+    "max_shards_per_invoke",
+)
+
+
+def _sleep_spec(shards: int, shard_size: int = 1) -> sm.Spec:
+    return sm.Spec(
+        {
+            "experiment": "diag_sleep",
+            "shard_size": shard_size,
+            "params": {"micros": {"range": [0, shards * shard_size, 1]}},
+        }
+    )
+
+
+def _flat_calibration(row_s: float = 0.0, shard_overhead_s: float = 0.0) -> Calibration:
+    return Calibration(
+        sample_points=[0],
+        row_seconds=[row_s],
+        mean_row_s=row_s,
+        shard_overhead_s=shard_overhead_s,
+        wall_s=0.0,
+    )
+
 
 # -- the simulator --------------------------------------------------------------------------
 
@@ -188,3 +228,153 @@ def test_cli_and_magic_entry_points(
         magic_main(f"-f {spec_file}", "experiment: diag_sleep\n")
     with pytest.raises(sm.SweepError, match="unrecognized"):
         magic_main("--bogus", "experiment: diag_sleep\n")
+
+
+# -- agreement with the code the estimate models --------------------------------------------
+
+
+def test_ray_batches_cut_shards_like_the_backend() -> None:
+    # The expression the ray backend has always used, written out independently.
+    for shards, cpus, per_cpu in [(10, 1, 4), (3, 8, 4), (100, 4, 4), (7, 2, 1), (1, 64, 4)]:
+        todo = list(range(5, 5 + shards))
+        n = max(1, min(len(todo), cpus * per_cpu))
+        expected = [b for b in (todo[i::n] for i in range(n)) if b]
+        got = ray_batches(todo, cpus, per_cpu)
+        assert got == expected
+        assert sorted(s for b in got for s in b) == todo
+    assert ray_batches([], 4) == []
+    assert len(ray_batches(list(range(1000)), 2)) == 2 * TASKS_PER_CPU
+
+
+@pytest.mark.parametrize(
+    ("shards", "nodes", "cores"), [(3, 2, 4), (100, 1, 4), (64, 2, 8), (1, 1, 1)]
+)
+def test_the_ray_model_runs_one_task_per_backend_batch(shards: int, nodes: int, cores: int) -> None:
+    spec = _sleep_spec(shards)
+    assert RayAssumptions().tasks_per_cpu == TASKS_PER_CPU
+    ra = RayAssumptions(nodes=nodes, cores_per_node=cores, task_overhead_s=0.0, startup_s=0.0)
+    work = [0.01 * (s + 1) for s in range(shards)]
+    b = _estimate_ray(spec, work, _flat_calibration(), ra, 1, LocalAssumptions(row_overhead_s=0))
+    batches = ray_batches(list(range(shards)), nodes * cores, TASKS_PER_CPU)
+    assert b.details["tasks"] == len(batches)
+    assert b.details["cpus"] == nodes * cores
+    # The tasks are the batches' summed shard work, run on `cpus` workers.
+    tasks = [sum(work[s] for s in batch) for batch in batches]
+    expected = simulate_fleet(tasks, concurrency=nodes * cores, billing_granularity_s=0.0)
+    assert b.wall_s == pytest.approx(expected.makespan_s)
+
+
+def test_cloud_defaults_are_the_orchestrators() -> None:
+    lookup = getattr(_native, "cloud_defaults", None)
+    if lookup is None:
+        pytest.skip("this build of sweep_magic._native has no cloud_defaults() yet")
+    native = lookup()
+    for key in CLOUD_DEFAULT_KEYS:
+        assert CLOUD_DEFAULTS[key] == native[key], key
+    d = CloudAssumptions()
+    assert d.shards_per_invoke == native["shards_per_invoke"]
+    assert d.dispatch_concurrency == native["dispatch_concurrency"]
+    assert d.invokes_per_dispatcher == native["invokes_per_dispatcher"]
+
+
+def test_cloud_defaults_fallback_and_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without cloud_defaults() in the native module, the orchestrator's known defaults.
+    monkeypatch.delattr(_native, "cloud_defaults", raising=False)
+    assert dict(assumptions_module._load_cloud_defaults()) == {
+        "shards_per_invoke": 8,
+        "dispatch_concurrency": 16,
+        "invokes_per_dispatcher": 1000,
+        "max_shards_per_invoke": 64,
+    }
+    # With it, its numbers, whatever they are.
+    fake = {k: i + 2 for i, k in enumerate(CLOUD_DEFAULT_KEYS)}
+    monkeypatch.setattr(_native, "cloud_defaults", lambda: fake, raising=False)
+    assert dict(assumptions_module._load_cloud_defaults()) == fake
+    # shards_per_invoke is bounded by the payload limit.
+    most = CLOUD_DEFAULTS["max_shards_per_invoke"]
+    assert CloudAssumptions(shards_per_invoke=most).shards_per_invoke == most
+    with pytest.raises(sm.SweepError, match=f"1 to {most}"):
+        CloudAssumptions(shards_per_invoke=most + 1)
+
+
+def test_large_runs_fan_out_through_several_dispatchers() -> None:
+    # 4,000 one-shard invocations, 1,000 per dispatcher: four dispatchers of 16 parallel
+    # 10 ms Invoke calls release 6,400 invocations per second; all 4,000 by 0.625 s.
+    spec = _sleep_spec(4000)
+    cloud = CloudAssumptions(
+        account_concurrency=10_000,
+        burst_environments=10_000,
+        cold_start_s=0.0,
+        shards_per_invoke=1,
+        invoke_overhead_s=0.0,
+        shard_write_s=0.0,
+        dispatch_concurrency=16,
+        invoke_latency_s=0.01,
+        invokes_per_dispatcher=1000,
+        submit_s=0.0,
+    )
+    b = _estimate_cloud(spec, [1.0] * 4000, cloud, LocalAssumptions(row_overhead_s=0.0))
+    assert b.details["dispatchers"] == 4
+    # Sending the four dispatchers (4 x 10 ms), then the last release at 3,999 / 6,400 s,
+    # then one second of work.
+    assert b.wall_s == pytest.approx(0.04 + 3999 * 0.01 / 64 + 1.0)
+    single = _estimate_cloud(
+        _sleep_spec(10), [1.0] * 10, cloud, LocalAssumptions(row_overhead_s=0.0)
+    )
+    assert single.details["dispatchers"] == 1
+    assert single.wall_s == pytest.approx(9 * 0.01 / 16 + 1.0)
+
+
+def test_quick_local_model_schedules_shards_on_cores() -> None:
+    # 10 shards of 4 rows at 1 ms per row on 3 cores: four rounds of 4 ms.
+    spec = _sleep_spec(10, shard_size=4)
+    none = LocalAssumptions(row_overhead_s=0.0, shard_overhead_s=0.0)
+    assert quick_local_seconds(spec, 1e-3, cores=3, local=none) == pytest.approx(0.016)
+    # The default adds the engine's per-row overhead.
+    assert quick_local_seconds(spec, 1e-3, cores=3) == pytest.approx(0.016 + 16 * 1e-6)
+    with pytest.raises(sm.SweepError, match="cores"):
+        quick_local_seconds(spec, 1e-3, cores=0)
+
+
+def test_the_editor_uses_the_estimate_packages_local_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("ipywidgets", reason="the editor needs ipywidgets")
+    from sweep_magic.editor import SpecEditor
+
+    ed = SpecEditor("gbm_option")
+    ed.set("s0", 100.0)
+    ed.set("sigma", 0.2)
+    ed.set("strike", mode="linspace", start=80, stop=120, n=9)
+    ed.set("replicates", 3)
+    assert ed.spec is not None
+    assert ed.seconds_per_row is not None
+    cores = os.cpu_count() or 1
+    assert ed.estimated_seconds == quick_local_seconds(ed.spec, ed.seconds_per_row, cores=cores)
+    # With a fixed row time, the number shown is exactly the model's.
+    monkeypatch.setattr(_native, "time_rows", lambda text, fmt, n: 2e-3)
+    ed.set("sigma", [0.1, 0.2, 0.3])
+    assert ed.spec is not None
+    expected = quick_local_seconds(ed.spec, 2e-3, cores=cores)
+    assert ed.estimated_seconds == expected
+    assert f"about {format_duration(expected)} on {cores} cores" in ed.info.value
+    # An invalid spec has no estimate.
+    ed.set("sigma", 9.0)
+    assert ed.spec is None
+    assert ed.estimated_seconds is None
+
+
+def test_the_editor_shows_the_spec_as_yaml() -> None:
+    pytest.importorskip("ipywidgets", reason="the editor needs ipywidgets")
+    from sweep_magic.editor import SpecEditor, to_yaml
+
+    ed = SpecEditor("gbm_option")
+    ed.set("s0", 100.0)
+    ed.set("strike", mode="linspace", start=90, stop=110, n=3)
+    ed.set("sigma", [0.2, 0.3])
+    assert yaml.safe_load(ed.yaml.value) == ed.spec_dict()
+    assert list(yaml.safe_load(ed.yaml.value)) == list(ed.spec_dict())  # the form's order
+    assert sm.Spec.from_text(ed.yaml.value) == ed.spec
+    # Strings that YAML would read as something else stay strings.
+    tricky = {"experiment": "x", "params": {"a": "yes", "b": "1.5", "c": "null", "d": "é"}}
+    assert yaml.safe_load(to_yaml(tricky)) == tricky

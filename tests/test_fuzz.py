@@ -26,6 +26,8 @@ import sweep_magic as sm
 from sweep_magic import cli
 from sweep_magic.errors import SpecError
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).parents[1]
 FUZZ = settings(
     max_examples=150,
@@ -105,7 +107,7 @@ specs = st.fixed_dictionaries(
 def test_engine_accepts_or_names_the_problem(spec: dict[str, Any], tmp_path: Path) -> None:
     TRIED["engine specs"] += 1
     try:
-        checked = sm.Spec(spec, max_points=1_000_000)
+        checked = sm.Spec(spec, max_rows=1_000_000)
     except SpecError as err:
         TRIED["engine specs rejected"] += 1
         message = str(err)
@@ -171,6 +173,7 @@ def _post(url: str, body: bytes) -> tuple[int, Any]:
         return err.code, json.loads(err.read() or b"null")
 
 
+@pytest.mark.cloud
 @settings(FUZZ, max_examples=100)
 @given(spec=st.one_of(specs.map(json.dumps), st.text(max_size=100)))
 def test_api_answers_every_spec_with_a_4xx_or_202(
@@ -237,6 +240,7 @@ def _emulator_refused(case: Any, text: str) -> bool:
     return not utf8 and "httpstatuses.com/500" in text
 
 
+@pytest.mark.cloud
 @SCHEMA.parametrize()
 @settings(
     max_examples=40,

@@ -1,6 +1,9 @@
 """Load: a bounded burst of concurrent status polls against the orchestrator under the local
-emulation (loopback only). Asserts no errors; reports latency percentiles (not asserted: the
-emulator serves at most `concurrency` instances per function and queues the rest)."""
+emulation (loopback only). Asserts no errors and generous latency bounds, and reports the
+percentiles. The emulator serves at most `concurrency` instances per function and queues the
+rest, so a poll's latency is mostly its wait in that queue: the bounds are several times what
+this machine measures (2 shared cores), low enough to catch a status call that got much slower
+(e.g. one that lists or reads every object of the run instead of the markers)."""
 
 from __future__ import annotations
 
@@ -10,10 +13,18 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from sweep_magic.cloud import CloudClient
+
+pytestmark = [pytest.mark.cloud, pytest.mark.slow]
 
 CLIENTS = 20
 POLLS_EACH = 10
+# Bounds, in milliseconds, on one poll as the clients see it (queueing included); measured here:
+# p95 about 2.5 s, max about 3 s (2 shared cores, with the proxy in front of S3).
+P95_MAX_MS = 10_000
+MAX_MS = 20_000
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:
@@ -77,3 +88,5 @@ def test_status_endpoint_holds_a_burst_of_concurrent_polls(
     print(line)
     assert len(ms) == CLIENTS * POLLS_EACH
     assert errors == [], errors[:5]
+    assert _percentile(ms, 95) < P95_MAX_MS, line
+    assert ms[-1] < MAX_MS, line

@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import yaml
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
@@ -134,7 +135,7 @@ def test_editor_builds_validates_and_runs(ip: InteractiveShell, root: Path) -> N
     ed.set("sigma", [0.2, 0.3])
     ed.set("replicates", 2)
     assert "6 points, 12 rows" in ed.info.value
-    assert 'strike: {"linspace": [90.0, 110.0, 3]}' in ed.yaml.value
+    assert yaml.safe_load(ed.yaml.value)["params"]["strike"] == {"linspace": [90.0, 110.0, 3]}
     assert sm.Spec.from_text(ed.yaml.value) == ed.spec
     ed.set("sigma", 9.0)
     assert "params.sigma: 9 is outside the allowed range (0, 5]" in ed.error.value

@@ -88,8 +88,8 @@ def test_summary_aggregates_replicates_with_confidence_intervals(root: Path) -> 
     assert row["price_count"] == 4
     assert row["price_mean"] == pytest.approx(group.mean())
     assert row["price_std"] == pytest.approx(group.std())
-    # t(0.975, 3) = 3.182
-    assert row["price_ci95"] == pytest.approx(3.182 * group.std() / math.sqrt(4))
+    # t(0.975, 3) = 3.182446 (scipy.stats.t.ppf)
+    assert row["price_ci95"] == pytest.approx(3.182446305 * group.std() / math.sqrt(4))
     by_strike = run.summary(by=["strike"], metrics=["std_error"])
     assert list(by_strike.columns) == [
         "strike",

@@ -14,6 +14,8 @@ import pytest
 
 import sweep_magic as sm
 
+pytestmark = pytest.mark.ray
+
 ray = pytest.importorskip("ray")
 
 

@@ -1,11 +1,12 @@
 """Faults survived, nothing lost: each test injects one fault into a run (a process killed by
 signal, a duplicate delivery, S3 failing or hanging, the dispatcher dying, the client going
-away, a cancel) and ends with the invariant of DESIGN.md: every (point, replicate) exactly
+away, a cancel) and ends with the invariant of docs/design.md: every (point, replicate) exactly
 once in results or failures, with the values of a clean run.
 
-Cloud tests run against the local emulation (moto's S3 + the real Lambda binaries under
-`cargo lambda watch`, built with the test-only `fault-injection` feature), with a
-fault-injecting proxy between the Lambdas and S3. Local tests use the local backend.
+Cloud tests run against the session's shared local emulation (tests/conftest.py: moto's S3 +
+the real Lambda binaries under `cargo lambda watch`, built with the test-only `fault-injection`
+feature), with a fault-injecting proxy between the Lambdas and S3. Local tests use the local
+backend. Every test here takes seconds (`slow`); the cloud ones are also `cloud`.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from _faults import FaultProxy, assert_exactly_once, kill_all, lambda_pids
+from _faults import Emulation, assert_exactly_once, kill_all, lambda_pids
 
 import sweep_magic as sm
 from sweep_magic.cloud import CloudClient, CloudRun
-from sweep_magic.local_cloud import LocalCloud
+
+pytestmark = pytest.mark.slow
 
 # 20 points x 2 replicates in 10 shards; about a quarter of the rows fail (by their seed).
 FAILING = {
@@ -83,47 +85,7 @@ def _settle(handle: CloudRun, seconds: float = 2.0, limit: float = 90.0) -> int:
     raise AssertionError("the run did not settle")
 
 
-# -- the emulation with a fault-injecting S3 proxy ---------------------------------------------
-
-
-class Emulation:
-    def __init__(self, cloud: LocalCloud, proxy: FaultProxy, faults: Path) -> None:
-        self.cloud, self.proxy, self.faults = cloud, proxy, faults
-
-    @property
-    def emulator_pid(self) -> int:
-        return self.cloud._procs[1].pid
-
-    def slow(self, shard: int, millis: int) -> None:
-        (self.faults / f"slow-shard-{shard}").write_text(str(millis))
-
-    def clear(self) -> None:
-        for f in self.faults.iterdir():
-            f.unlink()
-
-
-@pytest.fixture(scope="module")
-def emulation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulation]:
-    work = tmp_path_factory.mktemp("reliability-cloud")
-    faults = work / "faults"
-    faults.mkdir()
-    cloud = LocalCloud(
-        concurrency=4,
-        workdir=work,
-        features=("fault-injection",),
-        env={
-            "SWEEP_FAULT_DIR": str(faults),
-            # A hung S3 request is abandoned after 1 s (then retried), not 30 s.
-            "SWEEP_S3_TIMEOUT_MS": "1000",
-        },
-    )
-    proxy = FaultProxy(cloud.s3_port).start()
-    cloud.extra_env["AWS_ENDPOINT_URL_S3"] = proxy.url  # the Lambdas reach S3 through it
-    try:
-        with cloud:
-            yield Emulation(cloud, proxy, faults)
-    finally:
-        proxy.stop()
+# -- the shared emulation (tests/conftest.py): Lambdas behind a fault-injecting S3 proxy -------
 
 
 @pytest.fixture
@@ -141,6 +103,7 @@ def cloud_env(
 # -- cloud faults ------------------------------------------------------------------------------
 
 
+@pytest.mark.cloud
 def test_worker_killed_mid_shard_loses_nothing(
     cloud_env: Emulation, tmp_path: Path, report: Callable[[str], None]
 ) -> None:
@@ -161,6 +124,7 @@ def test_worker_killed_mid_shard_loses_nothing(
     report(f"reliability: worker SIGKILLed mid-shard 3 of {handle.run_id}; resume completed it")
 
 
+@pytest.mark.cloud
 def test_the_same_shard_delivered_twice_at_once_writes_it_once(
     cloud_env: Emulation, tmp_path: Path
 ) -> None:
@@ -186,6 +150,7 @@ def test_the_same_shard_delivered_twice_at_once_writes_it_once(
     assert handle.plan["shards"] == 2
 
 
+@pytest.mark.cloud
 def test_s3_errors_and_timeouts_for_a_while_are_retried(
     cloud_env: Emulation, tmp_path: Path, report: Callable[[str], None]
 ) -> None:
@@ -235,6 +200,7 @@ def test_s3_errors_and_timeouts_for_a_while_are_retried(
     )
 
 
+@pytest.mark.cloud
 def test_orchestrator_killed_mid_dispatch_then_resume(cloud_env: Emulation, tmp_path: Path) -> None:
     # 20 shards in 10 invocations, 4 in flight, each of 2 x 0.4 s: a fan-out of about 1 s.
     spec = {**FAILING, "params": {"fail_rate": {"linspace": [0.1, 0.4, 40]}}}
@@ -255,6 +221,7 @@ def test_orchestrator_killed_mid_dispatch_then_resume(cloud_env: Emulation, tmp_
     _check(resumed, spec, tmp_path)
 
 
+@pytest.mark.cloud
 def test_client_disconnects_and_reattaches_by_run_id(cloud_env: Emulation, tmp_path: Path) -> None:
     for shard in range(10):
         cloud_env.slow(shard, 200)
@@ -278,6 +245,7 @@ def test_client_disconnects_and_reattaches_by_run_id(cloud_env: Emulation, tmp_p
     _check(handle, FAILING, tmp_path)
 
 
+@pytest.mark.cloud
 def test_cancelled_cloud_run_resumes_to_the_clean_result(
     cloud_env: Emulation, tmp_path: Path
 ) -> None:

@@ -1,12 +1,12 @@
 """Security properties on the Python side (the HTTP API's are in
 lambda/sweep_cloud/tests/security.rs): run ids and experiment names cannot escape their
-prefix, the point limit cannot be bypassed, and nothing user-controlled reaches a shell or is
-spliced into SQL unquoted."""
+prefix, the point limit cannot be bypassed, and nothing user-controlled is spliced into SQL
+unquoted. That no shell runs anything is ruff's flake8-bandit rules (`S`, pyproject.toml) on
+the package, part of the lints."""
 
 from __future__ import annotations
 
 import ast
-import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -137,7 +137,7 @@ def test_registry_names_are_identifiers() -> None:
 )
 def test_the_point_limit_cannot_be_bypassed(root: Path, spec: dict[str, object]) -> None:
     with pytest.raises(SpecError, match="limit"):
-        sm.Spec(spec, max_points=1000)
+        sm.Spec(spec, max_rows=1000)
 
 
 def _calls(tree: ast.AST) -> list[ast.Call]:
@@ -150,26 +150,6 @@ def _name(func: ast.expr) -> str:
     if isinstance(func, ast.Name):
         return func.id
     return "?"
-
-
-def test_nothing_in_the_package_uses_a_shell() -> None:
-    offenders = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        for call in _calls(ast.parse(path.read_text(), str(path))):
-            name = _name(call.func)
-            where = f"{path.relative_to(PACKAGE)}:{call.lineno} {name}"
-            if name in {"os.system", "os.popen", "os.execl", "os.execlp", "os.spawnl"}:
-                offenders.append(where)
-            if name.startswith("subprocess.") or name in {"Popen", "run", "check_output"}:
-                for kw in call.keywords:
-                    if kw.arg == "shell" and not (
-                        isinstance(kw.value, ast.Constant) and kw.value.value is False
-                    ):
-                        offenders.append(f"{where} shell=")
-                # A command given as one string would go through a shell or be split.
-                if call.args and isinstance(call.args[0], (ast.Constant, ast.JoinedStr)):
-                    offenders.append(f"{where} string command")
-    assert offenders == []
 
 
 def test_sql_is_never_built_from_user_text() -> None:
@@ -211,4 +191,3 @@ def test_query_injection_attempts_are_refused_or_harmless(root: Path) -> None:
         root=root,
     )
     assert frame["n"].tolist() == [2]
-    assert json.loads(json.dumps(hostile)) == hostile

@@ -30,7 +30,7 @@ locals {
   orchestrator_zip = startswith(var.orchestrator_zip, "/") ? var.orchestrator_zip : "${local.repo_root}/${var.orchestrator_zip}"
   worker_zip       = startswith(var.worker_zip, "/") ? var.worker_zip : "${local.repo_root}/${var.worker_zip}"
 
-  # ---- key layout (DESIGN.md "Result layout"), every key under var.key_prefix
+  # ---- key layout (docs/design.md, "Result layout"; spelled once in engine/core/src/layout.rs), every key under var.key_prefix
   #   runs/<run_id>/manifest.json, shards/<shard>.json, started/<shard>.json,
   #   redispatched/<shard>.json, cancel
   #   results/<experiment>/run_id=<run_id>/part-<shard>.parquet

@@ -3,7 +3,7 @@
 
 resource "aws_s3_bucket" "results" {
   # Cross-region replication: not configured. Every result is a pure function of its run's spec
-  # (DESIGN.md, "the one rule"), so a lost run is recomputed from its manifest; a replica would
+  # (docs/design.md, the determinism rule), so a lost run is recomputed from its manifest; a replica would
   # double the storage bill, the only cost of this stack at rest.
   #checkov:skip=CKV_AWS_144:Results are recomputable from the spec; replication would double the only standing cost (storage).
   # Server access logging: not configured. Only the two function roles write here and each of

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import BackendError
 from . import Progress
+from .batching import TASKS_PER_CPU, ray_batches
 
 __all__ = ["RayBackend", "RayExecution"]
 
@@ -122,7 +123,7 @@ class RayBackend:
 
     name = "ray"
 
-    def __init__(self, address: str | None = None, tasks_per_cpu: int = 4) -> None:
+    def __init__(self, address: str | None = None, tasks_per_cpu: int = TASKS_PER_CPU) -> None:
         self.address = address or os.environ.get("RAY_ADDRESS") or None
         self.tasks_per_cpu = tasks_per_cpu
 
@@ -146,9 +147,8 @@ class RayBackend:
         # A few batches per CPU: enough to balance load, few enough that Ray's per-task cost
         # (about a millisecond) stays small next to the shards' work.
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-        n_batches = max(1, min(len(todo), cpus * self.tasks_per_cpu))
-        batches = [todo[i::n_batches] for i in range(n_batches)]
+        batches = ray_batches(todo, cpus, self.tasks_per_cpu)
         experiment = json.loads(_native.open_run(str(root), run_id))["experiment"]
         definition = python_definition(experiment)
         kernel = None if definition is None else (experiment, definition)
-        return RayExecution(ray, root, run_id, [b for b in batches if b], kernel)
+        return RayExecution(ray, root, run_id, batches, kernel)

@@ -29,10 +29,95 @@ pub enum SweepError {
     Corrupt(String),
 }
 
+/// The kind of an error: what every boundary (Python exceptions, HTTP statuses, exit codes)
+/// maps, each in one place, so the kind survives every crossing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The spec or request is invalid (nothing ran or was written).
+    Spec,
+    /// The run (or object) asked for does not exist.
+    NotFound,
+    /// The result store failed; retrying may help.
+    Storage,
+    /// The run was cancelled.
+    Cancelled,
+    /// Stored data is inconsistent or from an incompatible version.
+    Corrupt,
+}
+
+impl ErrorKind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [ErrorKind; 5] = [
+        ErrorKind::Spec,
+        ErrorKind::NotFound,
+        ErrorKind::Storage,
+        ErrorKind::Cancelled,
+        ErrorKind::Corrupt,
+    ];
+
+    /// The kind's name on the wire (`spec`, `not_found`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Spec => "spec",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Storage => "storage",
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Corrupt => "corrupt",
+        }
+    }
+
+    /// The HTTP status the API answers with.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::Spec => 400,
+            ErrorKind::NotFound => 404,
+            ErrorKind::Storage => 503,
+            ErrorKind::Cancelled => 409,
+            ErrorKind::Corrupt => 500,
+        }
+    }
+
+    /// The exit code of the `sweep` command (1 = the run failed, 2 = bad input, 130 =
+    /// interrupted).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ErrorKind::Spec | ErrorKind::NotFound => 2,
+            ErrorKind::Cancelled => 130,
+            ErrorKind::Storage | ErrorKind::Corrupt => 1,
+        }
+    }
+
+    /// Whether retrying the same operation could succeed.
+    pub fn is_retryable(self) -> bool {
+        self == ErrorKind::Storage
+    }
+}
+
 impl SweepError {
+    /// The error's kind.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            SweepError::Spec(_) => ErrorKind::Spec,
+            SweepError::NotFound(_) => ErrorKind::NotFound,
+            SweepError::Storage { .. } => ErrorKind::Storage,
+            SweepError::Cancelled => ErrorKind::Cancelled,
+            SweepError::Corrupt(_) => ErrorKind::Corrupt,
+        }
+    }
+
+    /// The offending field path (spec errors) or object key (storage errors), else empty.
+    pub fn path(&self) -> &str {
+        match self {
+            SweepError::Spec(e) => &e.path,
+            SweepError::Storage { key, .. } => key,
+            _ => "",
+        }
+    }
+
     /// Whether retrying the same operation could succeed (transient storage trouble).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, SweepError::Storage { .. })
+        self.kind().is_retryable()
     }
 
     /// Builds a storage error for `key`.

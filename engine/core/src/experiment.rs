@@ -95,18 +95,6 @@ pub enum ValueType {
     Str,
 }
 
-impl ValueType {
-    /// The Athena/Glue column type.
-    pub fn athena_type(self) -> &'static str {
-        match self {
-            ValueType::Float => "double",
-            ValueType::Int => "bigint",
-            ValueType::Bool => "boolean",
-            ValueType::Str => "string",
-        }
-    }
-}
-
 /// One end of a numeric range.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -2,14 +2,18 @@
 //!
 //! ```text
 //! runs/<run_id>/manifest.json
-//! runs/<run_id>/shards/<shard>.json
+//! runs/<run_id>/shards/<shard>.json          a shard's outcome (written last)
+//! runs/<run_id>/started/<shard>.json         when a cloud worker began a shard
+//! runs/<run_id>/redispatched/<shard>.json    a straggler's one re-dispatch
 //! runs/<run_id>/cancel
 //! results/<experiment>/run_id=<run_id>/part-<shard>.parquet
 //! failures/<experiment>/run_id=<run_id>/part-<shard>.parquet
 //! ```
 //!
-//! Run ids and experiment names are validated before they reach a key, so no key can leave
-//! its prefix.
+//! This module is the only place these keys are spelled: the engine, the Lambdas and (through
+//! the native module) Python build every key with it, and a test checks Terraform's IAM
+//! prefixes against [`TEMPLATES`]. Run ids and experiment names are validated before they
+//! reach a key, so no key can leave its prefix.
 
 use crate::error::SpecError;
 use crate::experiment::is_snake_case;
@@ -36,44 +40,132 @@ pub fn validate_run_id(run_id: &str) -> Result<(), SpecError> {
 /// A new run id from the time (UTC seconds since the epoch) and 32 bits of entropy:
 /// `YYYYMMDD-HHMMSS-xxxxxxxx`, so ids sort by creation time.
 pub fn new_run_id(unix_secs: u64, entropy: u32) -> String {
-    let (date, time) = utc_parts(unix_secs);
-    format!("{date}-{time}-{entropy:08x}")
+    let t = utc(unix_secs);
+    format!(
+        "{:04}{:02}{:02}-{:02}{:02}{:02}-{entropy:08x}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 /// RFC 3339 UTC timestamp (`2026-11-28T07:16:39Z`) for `unix_secs`.
 pub fn rfc3339(unix_secs: u64) -> String {
-    let days = unix_secs / 86_400;
-    let (y, m, d) = civil_from_days(days as i64);
-    let rem = unix_secs % 86_400;
+    let t = utc(unix_secs);
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
     )
 }
 
-fn utc_parts(unix_secs: u64) -> (String, String) {
-    let (y, m, d) = civil_from_days((unix_secs / 86_400) as i64);
-    let rem = unix_secs % 86_400;
+/// Seconds since the epoch of an RFC 3339 UTC timestamp written by [`rfc3339`].
+pub fn parse_rfc3339(text: &str) -> Option<u64> {
+    let format = time::format_description::well_known::Rfc3339;
+    let t = time::OffsetDateTime::parse(text, &format).ok()?;
+    u64::try_from(t.unix_timestamp()).ok()
+}
+
+fn utc(unix_secs: u64) -> time::OffsetDateTime {
+    i64::try_from(unix_secs)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// Folder of every run's manifest and markers.
+pub const RUNS_PREFIX: &str = "runs/";
+const MANIFEST_FILE: &str = "manifest.json";
+const PARTITION_KEY: &str = "run_id=";
+
+/// The two tables of every experiment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Table {
+    /// `results/<experiment>/`: rows whose kernel succeeded.
+    Results,
+    /// `failures/<experiment>/`: rows whose kernel failed.
+    Failures,
+}
+
+impl Table {
+    /// Both tables.
+    pub const ALL: [Table; 2] = [Table::Results, Table::Failures];
+
+    /// The table's top-level folder name (also the first word of its catalog table name).
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Results => "results",
+            Table::Failures => "failures",
+        }
+    }
+
+    /// `results/<experiment>/`: the table's folder, holding one partition per run.
+    pub fn prefix(self, experiment: &str) -> String {
+        format!("{}/{experiment}/", self.name())
+    }
+
+    /// The catalog's name for the table: `results_<experiment>`.
+    pub fn catalog_name(self, experiment: &str) -> String {
+        format!("{}_{experiment}", self.name())
+    }
+}
+
+/// Every key of the layout as a template with `{run_id}`, `{experiment}` and `{shard}`
+/// placeholders (for documentation and for checking IAM policies against the layout).
+pub const TEMPLATES: [(&str, &str); 7] = [
+    ("manifest", "runs/{run_id}/manifest.json"),
+    ("marker", "runs/{run_id}/shards/{shard}.json"),
+    ("started", "runs/{run_id}/started/{shard}.json"),
+    ("redispatched", "runs/{run_id}/redispatched/{shard}.json"),
+    ("cancel", "runs/{run_id}/cancel"),
     (
-        format!("{y:04}{m:02}{d:02}"),
-        format!("{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60),
-    )
+        "results",
+        "results/{experiment}/run_id={run_id}/part-{shard}.parquet",
+    ),
+    (
+        "failures",
+        "failures/{experiment}/run_id={run_id}/part-{shard}.parquet",
+    ),
+];
+
+/// The run id of a manifest key (`runs/<run_id>/manifest.json`), if `key` is one.
+pub fn run_id_of_manifest_key(key: &str) -> Option<&str> {
+    let run_id = key
+        .strip_prefix(RUNS_PREFIX)?
+        .strip_suffix(MANIFEST_FILE)?
+        .strip_suffix('/')?;
+    validate_run_id(run_id).ok().map(|()| run_id)
 }
 
-// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+/// The run id of a partition folder name (`run_id=<run_id>`), if `name` is one.
+pub fn run_id_of_partition(name: &str) -> Option<&str> {
+    let run_id = name.trim_end_matches('/').strip_prefix(PARTITION_KEY)?;
+    validate_run_id(run_id).ok().map(|()| run_id)
+}
+
+/// The shard number of a data file or marker name (`part-00007.parquet`, `00007.json`).
+pub fn shard_of_file(name: &str) -> Option<u64> {
+    let stem = name.rsplit('/').next()?;
+    let stem = stem.strip_prefix("part-").unwrap_or(stem);
+    let digits = stem.split('.').next()?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The shard of a started-marker key (`runs/<run_id>/started/<shard>.json`), if `key` is one.
+pub fn shard_of_started_key(key: &str) -> Option<u64> {
+    let (_, name) = key.strip_prefix(RUNS_PREFIX)?.split_once("/started/")?;
+    shard_of_file(name)
 }
 
 /// Keys of one run.
@@ -108,6 +200,16 @@ impl RunKeys {
         format!("{shard:0width$}", width = self.shard_width)
     }
 
+    /// The experiment.
+    pub fn experiment(&self) -> &str {
+        &self.experiment
+    }
+
+    /// `runs/<run_id>/`: the folder of the manifest and every marker.
+    pub fn run_prefix(&self) -> String {
+        run_prefix(&self.run_id)
+    }
+
     /// `runs/<run_id>/manifest.json`.
     pub fn manifest(&self) -> String {
         manifest_key(&self.run_id)
@@ -115,7 +217,7 @@ impl RunKeys {
 
     /// `runs/<run_id>/shards/`: the prefix of every marker.
     pub fn markers_prefix(&self) -> String {
-        format!("runs/{}/shards/", self.run_id)
+        format!("{}shards/", self.run_prefix())
     }
 
     /// `runs/<run_id>/shards/<shard>.json`.
@@ -123,43 +225,77 @@ impl RunKeys {
         format!("{}{}.json", self.markers_prefix(), self.shard_name(shard))
     }
 
+    /// `runs/<run_id>/started/`: the prefix of every started marker.
+    pub fn started_prefix(&self) -> String {
+        format!("{}started/", self.run_prefix())
+    }
+
+    /// `runs/<run_id>/started/<shard>.json`.
+    pub fn started(&self, shard: u64) -> String {
+        format!("{}{}.json", self.started_prefix(), self.shard_name(shard))
+    }
+
+    /// `runs/<run_id>/redispatched/<shard>.json`.
+    pub fn redispatched(&self, shard: u64) -> String {
+        format!(
+            "{}redispatched/{}.json",
+            self.run_prefix(),
+            self.shard_name(shard)
+        )
+    }
+
     /// `runs/<run_id>/cancel`.
     pub fn cancel(&self) -> String {
-        format!("runs/{}/cancel", self.run_id)
+        format!("{}cancel", self.run_prefix())
+    }
+
+    /// `<table>/<experiment>/run_id=<run_id>/` (the run's partition of `table`).
+    pub fn partition(&self, table: Table) -> String {
+        format!(
+            "{}{PARTITION_KEY}{}/",
+            table.prefix(&self.experiment),
+            self.run_id
+        )
     }
 
     /// `results/<experiment>/run_id=<run_id>/` (the run's partition).
     pub fn results_prefix(&self) -> String {
-        format!("results/{}/run_id={}/", self.experiment, self.run_id)
+        self.partition(Table::Results)
     }
 
     /// `failures/<experiment>/run_id=<run_id>/`.
     pub fn failures_prefix(&self) -> String {
-        format!("failures/{}/run_id={}/", self.experiment, self.run_id)
+        self.partition(Table::Failures)
+    }
+
+    /// The data file of `shard` in `table`.
+    pub fn part(&self, table: Table, shard: u64) -> String {
+        format!(
+            "{}part-{}.parquet",
+            self.partition(table),
+            self.shard_name(shard)
+        )
     }
 
     /// The results file of `shard`.
     pub fn results(&self, shard: u64) -> String {
-        format!(
-            "{}part-{}.parquet",
-            self.results_prefix(),
-            self.shard_name(shard)
-        )
+        self.part(Table::Results, shard)
     }
 
     /// The failures file of `shard`.
     pub fn failures(&self, shard: u64) -> String {
-        format!(
-            "{}part-{}.parquet",
-            self.failures_prefix(),
-            self.shard_name(shard)
-        )
+        self.part(Table::Failures, shard)
     }
+}
+
+/// `runs/<run_id>/` (the run id must already be validated).
+pub fn run_prefix(run_id: &str) -> String {
+    format!("{RUNS_PREFIX}{run_id}/")
 }
 
 /// `runs/<run_id>/manifest.json` (the run id must already be validated).
 pub fn manifest_key(run_id: &str) -> String {
-    format!("runs/{run_id}/manifest.json")
+    format!("{}{MANIFEST_FILE}", run_prefix(run_id))
 }
 
 /// Digits used for shard numbers in a run of `shards` shards (at least 5).
@@ -198,6 +334,47 @@ mod tests {
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_795_850_199), "2026-11-28T07:16:39Z");
         assert_eq!(new_run_id(1_795_850_199, 0xabc), "20261128-071639-00000abc");
+        assert_eq!(parse_rfc3339("2026-11-28T07:16:39Z"), Some(1_795_850_199));
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+
+    #[test]
+    fn keys_follow_the_templates() {
+        let k = RunKeys::new("r1", "gbm", shard_width(3)).unwrap();
+        let fill = |t: &str| {
+            t.replace("{run_id}", "r1")
+                .replace("{experiment}", "gbm")
+                .replace("{shard}", "00002")
+        };
+        for (name, template) in TEMPLATES {
+            let key = match name {
+                "manifest" => k.manifest(),
+                "marker" => k.marker(2),
+                "started" => k.started(2),
+                "redispatched" => k.redispatched(2),
+                "cancel" => k.cancel(),
+                "results" => k.results(2),
+                "failures" => k.failures(2),
+                other => panic!("no key for template {other}"),
+            };
+            assert_eq!(key, fill(template), "{name}");
+        }
+    }
+
+    #[test]
+    fn keys_parse_back() {
+        let k = RunKeys::new("r1", "gbm", shard_width(3)).unwrap();
+        assert_eq!(run_id_of_manifest_key(&k.manifest()), Some("r1"));
+        assert_eq!(run_id_of_manifest_key("runs/manifest.json"), None);
+        assert_eq!(run_id_of_manifest_key("runs/A/manifest.json"), None);
+        assert_eq!(run_id_of_partition("run_id=r1"), Some("r1"));
+        assert_eq!(run_id_of_partition("run_id=../x"), None);
+        assert_eq!(shard_of_file(&k.results(12)), Some(12));
+        assert_eq!(shard_of_file(&k.marker(3)), Some(3));
+        assert_eq!(shard_of_file("part-.parquet"), None);
+        assert_eq!(shard_of_started_key(&k.started(4)), Some(4));
+        assert_eq!(shard_of_started_key(&k.marker(4)), None);
+        assert_eq!(Table::Results.catalog_name("gbm"), "results_gbm");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! retries never change a result value.
 
 pub mod error;
+pub mod executor;
 pub mod experiment;
 pub mod layout;
 pub mod math;
@@ -19,14 +20,19 @@ pub mod schema;
 pub mod seed;
 mod sobol_table;
 pub mod spec;
+pub mod status;
 pub mod store;
 pub mod table;
 
-pub use error::{Result, SpecError, SweepError};
+pub use error::{ErrorKind, Result, SpecError, SweepError};
+pub use executor::{ExecOptions, RunControl, RunReport};
 pub use experiment::{
     Bound, Bounds, Experiment, KernelError, MetricDecl, ParamDecl, Registry, Value, ValueType,
 };
+pub use layout::{RunKeys, Table};
 pub use memory_store::MemoryStore;
-pub use run::{Manifest, Plan, Run, RunControl, RunReport, RunStatus, ShardMarker};
+pub use run::{Manifest, Plan, Run, ShardMarker};
 pub use spec::{Limits, Spec, SpecFormat};
+pub use status::{Execution, RunState, RunStatus};
 pub use store::{LocalStore, Store};
+pub use table::ColumnType;

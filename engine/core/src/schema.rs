@@ -7,8 +7,8 @@
 //! test in `sim_experiments`.
 
 use crate::experiment::{Bound, ParamDecl, Registry, ValueType};
-use crate::sample::SOBOL_DIMS;
-use crate::spec::{Limits, SPEC_VERSION};
+use crate::sample::{Method, SOBOL_DIMS};
+use crate::spec::{DistForm, GridForm, Limits, SPEC_VERSION, sample_method_names};
 use serde_json::{Value as Json, json};
 
 fn scalar(p: &ParamDecl) -> Json {
@@ -56,25 +56,27 @@ fn one_key(key: &str, value: Json) -> Json {
 
 fn axis(p: &ParamDecl, limits: &Limits) -> Json {
     let s = scalar(p);
-    let mut forms = vec![
-        s.clone(),
-        list(&s, limits),
-        one_key("values", list(&s, limits)),
-    ];
-    if matches!(p.ty, ValueType::Float | ValueType::Int) {
-        forms.push(one_key("linspace", json!({"$ref": "#/$defs/start_stop_n"})));
-        forms.push(one_key("logspace", json!({"$ref": "#/$defs/start_stop_n"})));
-        forms.push(one_key("range", json!({"$ref": "#/$defs/start_stop_step"})));
+    let numeric = matches!(p.ty, ValueType::Float | ValueType::Int);
+    let mut forms = vec![s.clone(), list(&s, limits)];
+    for form in GridForm::ALL {
+        let args = match form {
+            GridForm::Values => list(&s, limits),
+            GridForm::Range => json!({"$ref": "#/$defs/start_stop_step"}),
+            GridForm::Linspace | GridForm::Logspace => json!({"$ref": "#/$defs/start_stop_n"}),
+        };
+        if numeric || !form.is_generator() {
+            forms.push(one_key(form.name(), args));
+        }
     }
     json!({"anyOf": forms})
 }
 
 fn distribution(p: &ParamDecl, limits: &Limits) -> Json {
     let s = scalar(p);
-    let mut forms = vec![one_key("choice", list(&s, limits))];
+    let mut forms = vec![one_key(DistForm::Choice.name(), list(&s, limits))];
     if matches!(p.ty, ValueType::Float | ValueType::Int) {
-        for name in ["uniform", "loguniform", "normal"] {
-            forms.push(one_key(name, json!({"$ref": "#/$defs/pair"})));
+        for form in DistForm::ALL.into_iter().filter(|f| f.is_numeric()) {
+            forms.push(one_key(form.name(), json!({"$ref": "#/$defs/pair"})));
         }
     }
     json!({"anyOf": forms})
@@ -82,6 +84,7 @@ fn distribution(p: &ParamDecl, limits: &Limits) -> Json {
 
 /// The spec schema for every experiment in `registry`.
 pub fn spec_json_schema(registry: &Registry, limits: &Limits) -> Json {
+    let sobol = Method::Sobol { scramble: false }.name();
     let per_experiment: Vec<Json> = registry
         .iter()
         .map(|e| {
@@ -148,13 +151,13 @@ pub fn spec_json_schema(registry: &Registry, limits: &Limits) -> Json {
                 "required": ["method", "n", "params"],
                 "additionalProperties": false,
                 "properties": {
-                    "method": {"enum": ["random", "lhs", "sobol"]},
+                    "method": {"enum": sample_method_names()},
                     "n": {"type": "integer", "minimum": 1, "maximum": 1u64 << 40},
                     "seed": {"type": "integer", "minimum": 0, "maximum": i64::MAX},
                     "scramble": {"type": "boolean"},
                     "params": {"type": "object", "minProperties": 1, "maxProperties": SOBOL_DIMS},
                 },
-                "if": {"properties": {"method": {"not": {"const": "sobol"}}}},
+                "if": {"properties": {"method": {"not": {"const": sobol}}}},
                 "then": {"not": {"required": ["scramble"]}},
             },
         },

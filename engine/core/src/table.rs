@@ -14,20 +14,76 @@ use parquet::schema::parser::parse_message_type;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+/// The type of a result column, named as Athena and Glue name it. A manifest naming any
+/// other type fails to load instead of being read as a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    /// 64-bit signed integer (Parquet `int64`).
+    Bigint,
+    /// 64-bit float (Parquet `double`).
+    Double,
+    /// Boolean.
+    Boolean,
+    /// UTF-8 string (Parquet `binary` with the STRING annotation).
+    String,
+}
+
+impl ColumnType {
+    /// Every column type, in a fixed order.
+    pub const ALL: [ColumnType; 4] = [
+        ColumnType::Bigint,
+        ColumnType::Double,
+        ColumnType::Boolean,
+        ColumnType::String,
+    ];
+
+    /// The Athena/Glue type name.
+    pub fn athena_name(self) -> &'static str {
+        match self {
+            ColumnType::Bigint => "bigint",
+            ColumnType::Double => "double",
+            ColumnType::Boolean => "boolean",
+            ColumnType::String => "string",
+        }
+    }
+
+    /// The Parquet physical type and logical annotation.
+    fn parquet(self) -> (&'static str, &'static str) {
+        match self {
+            ColumnType::Bigint => ("int64", ""),
+            ColumnType::Double => ("double", ""),
+            ColumnType::Boolean => ("boolean", ""),
+            ColumnType::String => ("binary", " (STRING)"),
+        }
+    }
+}
+
+impl From<ValueType> for ColumnType {
+    fn from(ty: ValueType) -> Self {
+        match ty {
+            ValueType::Float => ColumnType::Double,
+            ValueType::Int => ColumnType::Bigint,
+            ValueType::Bool => ColumnType::Boolean,
+            ValueType::Str => ColumnType::String,
+        }
+    }
+}
+
 /// One column of a table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Column {
     /// Column name (snake_case).
     pub name: String,
-    /// Athena type name: `bigint`, `double`, `boolean` or `string`.
+    /// Column type.
     #[serde(rename = "type")]
-    pub athena_type: String,
+    pub ty: ColumnType,
 }
 
 fn col(name: &str, ty: ValueType) -> Column {
     Column {
         name: name.to_string(),
-        athena_type: ty.athena_type().to_string(),
+        ty: ty.into(),
     }
 }
 
@@ -88,11 +144,11 @@ impl TableBuilder {
     pub fn new(columns: Vec<Column>) -> Self {
         let data = columns
             .iter()
-            .map(|c| match c.athena_type.as_str() {
-                "double" => Data::Float(Vec::new()),
-                "bigint" => Data::Int(Vec::new()),
-                "boolean" => Data::Bool(Vec::new()),
-                _ => Data::Str(Vec::new()),
+            .map(|c| match c.ty {
+                ColumnType::Double => Data::Float(Vec::new()),
+                ColumnType::Bigint => Data::Int(Vec::new()),
+                ColumnType::Boolean => Data::Bool(Vec::new()),
+                ColumnType::String => Data::Str(Vec::new()),
             })
             .collect();
         TableBuilder {
@@ -138,17 +194,7 @@ impl TableBuilder {
             .columns
             .iter()
             .map(|c| {
-                let physical = match c.athena_type.as_str() {
-                    "double" => "double",
-                    "bigint" => "int64",
-                    "boolean" => "boolean",
-                    _ => "binary",
-                };
-                let logical = if physical == "binary" {
-                    " (STRING)"
-                } else {
-                    ""
-                };
+                let (physical, logical) = c.ty.parquet();
                 format!("  required {physical} {}{logical};", c.name)
             })
             .collect();
@@ -178,5 +224,22 @@ impl TableBuilder {
         row_group.close().map_err(err)?;
         writer.close().map_err(err)?;
         Ok(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_types_use_athena_names_and_refuse_others() {
+        for ty in ColumnType::ALL {
+            let json = serde_json::to_string(&ty).unwrap();
+            assert_eq!(json, format!("\"{}\"", ty.athena_name()));
+            assert_eq!(serde_json::from_str::<ColumnType>(&json).unwrap(), ty);
+        }
+        let bad = r#"{"name": "x", "type": "varchar"}"#;
+        let err = serde_json::from_str::<Column>(bad).unwrap_err().to_string();
+        assert!(err.contains("varchar"), "{err}");
     }
 }

@@ -6,7 +6,7 @@ use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use sweep_core::{Limits, LocalStore, Run, RunControl, Spec, SpecFormat, Store};
+use sweep_core::{ExecOptions, Limits, LocalStore, Run, RunControl, Spec, SpecFormat, Store};
 
 fn temp_root(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("sweep-runner-{name}-{}", std::process::id()));
@@ -72,7 +72,12 @@ fn a_run_writes_the_layout_and_accounts_for_every_row_exactly_once() {
     assert_eq!(run.plan().shards, 6);
     let control = RunControl::new();
     let report = run
-        .execute_shards(&store, &run.pending_shards(&store).unwrap(), 3, &control)
+        .execute(
+            &store,
+            &run.pending_shards(&store).unwrap(),
+            &ExecOptions::threads(3),
+            &control,
+        )
         .unwrap();
     assert_eq!(report.shards_done, 6);
     // x = -1 fails (3 n-values x 3 replicates), x = 13 panics: 18 failed rows of 63.
@@ -111,18 +116,18 @@ fn shard_size_threads_and_reruns_never_change_a_value() {
     let root = temp_root("determinism");
     let store = LocalStore::new(&root);
     let a = Run::create(&store, spec("shard_size: 1\n"), "a", "t").unwrap();
-    a.execute_shards(
+    a.execute(
         &store,
         &a.pending_shards(&store).unwrap(),
-        1,
+        &ExecOptions::threads(1),
         &RunControl::new(),
     )
     .unwrap();
     let b = Run::create(&store, spec("shard_size: 5\n"), "b", "t").unwrap();
-    b.execute_shards(
+    b.execute(
         &store,
         &b.pending_shards(&store).unwrap(),
-        4,
+        &ExecOptions::threads(4),
         &RunControl::new(),
     )
     .unwrap();
@@ -154,26 +159,31 @@ fn a_cancelled_run_writes_nothing_more_and_resumes_to_the_same_result() {
     run.execute_shard(&store, 0, &control).unwrap();
     control.cancel();
     let report = run
-        .execute_shards(&store, &run.pending_shards(&store).unwrap(), 2, &control)
+        .execute(
+            &store,
+            &run.pending_shards(&store).unwrap(),
+            &ExecOptions::threads(2),
+            &control,
+        )
         .unwrap();
     assert!(report.cancelled);
     assert_eq!(run.done_shards(&store).unwrap(), vec![0]);
     assert_eq!(run.pending_shards(&store).unwrap().len(), 10);
     let reopened = Run::open(&store, "c", &common::registry()).unwrap();
     reopened
-        .execute_shards(
+        .execute(
             &store,
             &reopened.pending_shards(&store).unwrap(),
-            2,
+            &ExecOptions::threads(2),
             &RunControl::new(),
         )
         .unwrap();
     let clean = Run::create(&store, spec("shard_size: 2\n"), "d", "t").unwrap();
     clean
-        .execute_shards(
+        .execute(
             &store,
             &clean.pending_shards(&store).unwrap(),
-            2,
+            &ExecOptions::threads(2),
             &RunControl::new(),
         )
         .unwrap();
@@ -196,5 +206,44 @@ fn run_ids_are_unique_and_validated() {
         Err(sweep_core::SweepError::NotFound(_))
     ));
     assert!(!root.join("evil").exists());
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn the_executor_skips_done_shards_calls_its_hook_and_refuses_unknown_shards() {
+    let root = temp_root("executor");
+    let store = LocalStore::new(&root);
+    let run = Run::create(&store, spec("shard_size: 4\n"), "e", "t").unwrap();
+    run.execute_shard(&store, 1, &RunControl::new()).unwrap();
+    let seen = std::sync::Mutex::new(Vec::new());
+    let hook = |_: &Run, shard: u64| {
+        seen.lock().unwrap().push(shard);
+        Ok(())
+    };
+    let options = ExecOptions {
+        threads: 1,
+        skip_done: true,
+        before_shard: Some(&hook),
+    };
+    let report = run
+        .execute(&store, &[0, 1, 2], &options, &RunControl::new())
+        .unwrap();
+    assert_eq!(report.computed, vec![0, 2]);
+    assert_eq!(report.skipped, vec![1]);
+    assert_eq!(*seen.lock().unwrap(), vec![0, 2]);
+    let err = run
+        .execute(&store, &[6], &options, &RunControl::new())
+        .unwrap_err();
+    assert_eq!(err.kind(), sweep_core::ErrorKind::Spec);
+    assert!(
+        err.to_string().contains("beyond the run's 6 shards"),
+        "{err}"
+    );
+    store.put(&run.keys.cancel(), b"").unwrap();
+    let report = run
+        .execute(&store, &[3, 4], &options, &RunControl::new())
+        .unwrap();
+    assert!(report.cancelled);
+    assert!(report.computed.is_empty());
     std::fs::remove_dir_all(root).unwrap();
 }

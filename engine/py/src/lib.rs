@@ -216,12 +216,10 @@ fn run_status(root: &str, run_id: &str) -> PyResult<String> {
 fn list_runs(root: &str) -> PyResult<String> {
     let store = LocalStore::new(root);
     let mut out = Vec::new();
-    let keys = sweep_core::Store::list(&store, "runs/").map_err(to_py_err)?;
+    let keys =
+        sweep_core::Store::list(&store, sweep_core::layout::RUNS_PREFIX).map_err(to_py_err)?;
     for key in keys {
-        let Some(run_id) = key
-            .strip_prefix("runs/")
-            .and_then(|k| k.strip_suffix("/manifest.json"))
-        else {
+        let Some(run_id) = sweep_core::layout::run_id_of_manifest_key(&key) else {
             continue;
         };
         // Read the manifest as stored: listing must not need the run's kernel registered.
@@ -234,7 +232,7 @@ fn list_runs(root: &str) -> PyResult<String> {
         if manifest.run_id != run_id {
             continue;
         }
-        let status = sweep_core::run::status_of(&store, &manifest).map_err(to_py_err)?;
+        let status = sweep_core::status::status_of(&store, &manifest).map_err(to_py_err)?;
         out.push(serde_json::json!({"manifest": manifest, "status": status}));
     }
     Ok(serde_json::Value::Array(out).to_string())
@@ -321,7 +319,14 @@ fn run_local(
     };
     let inner = control.inner.clone();
     let report = py
-        .detach(|| run.execute_shards(&store, &shards, threads, &inner))
+        .detach(|| {
+            run.execute(
+                &store,
+                &shards,
+                &sweep_core::ExecOptions::threads(threads),
+                &inner,
+            )
+        })
         .map_err(to_py_err)?;
     Ok(serde_json::to_string(&report).expect("report serializes"))
 }
@@ -371,7 +376,7 @@ fn quiet_kernel_panics() {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let on_shard_thread =
-                std::thread::current().name() == Some(sweep_core::run::SHARD_THREAD_NAME);
+                std::thread::current().name() == Some(sweep_core::executor::SHARD_THREAD_NAME);
             if !on_shard_thread {
                 previous(info);
             }

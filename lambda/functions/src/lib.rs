@@ -168,7 +168,12 @@ impl OrchestratorEnv {
         };
         Ok(OrchestratorEnv {
             cloud,
-            dispatch_concurrency: number("SWEEP_DISPATCH_CONCURRENCY", 16, 1, 256)?,
+            dispatch_concurrency: number(
+                "SWEEP_DISPATCH_CONCURRENCY",
+                sweep_cloud::dispatch::DEFAULT_DISPATCH_CONCURRENCY,
+                1,
+                256,
+            )?,
             worker,
             this,
             self_invoke,

@@ -1,7 +1,29 @@
 //! A signed request to an AWS service, with retries of transient failures.
 
 use crate::sigv4::{self, Credentials};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Bytes AWS wants percent-encoded in a query name or value, or in one path segment: all
+/// but RFC 3986's unreserved `A-Z a-z 0-9 - . _ ~` (non-ASCII bytes are always encoded).
+const AWS_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// As [`AWS_COMPONENT`], keeping `/` (an S3 object key is sent as path segments).
+const AWS_PATH: &AsciiSet = &AWS_COMPONENT.remove(b'/');
+
+/// Percent-encodes `s` (as UTF-8) for a query name or value or a single path segment.
+pub fn encode_component(s: &str) -> String {
+    utf8_percent_encode(s, AWS_COMPONENT).to_string()
+}
+
+/// Percent-encodes `s` (as UTF-8) for a URI path, keeping `/`.
+pub fn encode_path(s: &str) -> String {
+    utf8_percent_encode(s, AWS_PATH).to_string()
+}
 
 /// Where a service is: scheme, host (with port) and an optional base path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,13 +208,7 @@ impl AwsClient {
         if !query.is_empty() {
             let q: Vec<String> = query
                 .iter()
-                .map(|(k, v)| {
-                    format!(
-                        "{}={}",
-                        sigv4::uri_encode(k, false),
-                        sigv4::uri_encode(v, false)
-                    )
-                })
+                .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
                 .collect();
             url.push('?');
             url.push_str(&q.join("&"));
@@ -221,5 +237,49 @@ impl AwsClient {
             body: bytes,
             function_error,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn components_keep_only_unreserved_characters() {
+        assert_eq!(encode_component("AZaz09-._~"), "AZaz09-._~");
+        assert_eq!(
+            encode_component("a b=c+d&e/f?g#h%i"),
+            "a%20b%3Dc%2Bd%26e%2Ff%3Fg%23h%25i"
+        );
+        assert_eq!(encode_component("é€😀"), "%C3%A9%E2%82%AC%F0%9F%98%80");
+        assert_eq!(encode_component("tok=/+"), "tok%3D%2F%2B");
+    }
+
+    #[test]
+    fn paths_keep_slashes() {
+        assert_eq!(
+            encode_path("runs/a b/run_id=r+1/ü.json"),
+            "runs/a%20b/run_id%3Dr%2B1/%C3%BC.json"
+        );
+        assert_eq!(encode_path("//x//"), "//x//");
+    }
+
+    /// The query sent must be encoded exactly as the signer canonicalizes it.
+    #[test]
+    fn encoding_agrees_with_the_signer() {
+        for s in [
+            "",
+            "plain",
+            "runs/r 1/",
+            "a=b&c+d",
+            "~!*'()[]@$,;:",
+            "é€😀\u{7f}\t\n",
+        ] {
+            assert_eq!(encode_component(s), sigv4::uri_encode(s, false), "{s:?}");
+            assert_eq!(encode_path(s), sigv4::uri_encode(s, true), "{s:?}");
+        }
+        let all: String = (0u8..128).map(char::from).collect();
+        assert_eq!(encode_component(&all), sigv4::uri_encode(&all, false));
+        assert_eq!(encode_path(&all), sigv4::uri_encode(&all, true));
     }
 }

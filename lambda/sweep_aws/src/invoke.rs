@@ -1,7 +1,6 @@
 //! Asynchronous Lambda invokes (`InvocationType=Event`).
 
-use crate::http::{AwsClient, Endpoint};
-use crate::sigv4::uri_encode;
+use crate::http::{AwsClient, Endpoint, encode_component};
 use sweep_cloud::contract::WorkerPayload;
 use sweep_cloud::dispatch::{InvokeError, Invoker};
 
@@ -39,7 +38,7 @@ impl LambdaInvoker {
     pub fn invoke_bytes(&self, payload: &[u8]) -> Result<(), InvokeError> {
         let path = format!(
             "/2015-03-31/functions/{}/invocations",
-            uri_encode(&self.function, false)
+            encode_component(&self.function)
         );
         let headers = [
             ("x-amz-invocation-type".to_string(), "Event".to_string()),

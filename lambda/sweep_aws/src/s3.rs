@@ -1,7 +1,7 @@
 //! [`Store`] over an S3 bucket (and optional key prefix).
 
-use crate::http::{AwsClient, Endpoint, Reply};
-use crate::sigv4::uri_encode;
+use crate::http::{AwsClient, Endpoint, Reply, encode_path};
+use serde::Deserialize;
 use sweep_core::{Store, SweepError};
 
 /// Objects under `s3://bucket/prefix`.
@@ -19,12 +19,30 @@ fn err(key: &str, message: impl std::fmt::Display) -> SweepError {
     SweepError::storage(key, message)
 }
 
+/// An S3 error answer: `<Error><Code>…</Code><Message>…</Message>…</Error>`.
+#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+struct ErrorBody {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+impl ErrorBody {
+    /// The error in `body`; empty when the body is not S3's error XML (a HEAD has none).
+    fn parse(body: &[u8]) -> Self {
+        quick_xml::de::from_str(&String::from_utf8_lossy(body)).unwrap_or_default()
+    }
+}
+
 fn unexpected(key: &str, what: &str, reply: &Reply) -> SweepError {
-    let body = String::from_utf8_lossy(&reply.body);
-    let code = xml_values(&body, "Code")
-        .into_iter()
-        .next()
-        .unwrap_or_default();
+    let ErrorBody { code, message } = ErrorBody::parse(&reply.body);
+    let message = if message.is_empty() {
+        message
+    } else {
+        format!(": {message}")
+    };
     let hint = if reply.status == 403 {
         " (access denied: check the function's role; a missing object answers 403 without s3:ListBucket)"
     } else {
@@ -32,30 +50,37 @@ fn unexpected(key: &str, what: &str, reply: &Reply) -> SweepError {
     };
     err(
         key,
-        format!("S3 {what} answered HTTP {} {code}{hint}", reply.status),
+        format!(
+            "S3 {what} answered HTTP {} {code}{message}{hint}",
+            reply.status
+        ),
     )
 }
 
-/// The text of every `<tag>…</tag>` in `xml`, unescaped. S3's list answers are flat
-/// enough for this; keys are the project's own ASCII names.
-fn xml_values(xml: &str, tag: &str) -> Vec<String> {
-    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
-    let mut out = Vec::new();
-    let mut rest = xml;
-    while let Some(start) = rest.find(&open) {
-        let after = &rest[start + open.len()..];
-        let Some(end) = after.find(&close) else { break };
-        out.push(
-            after[..end]
-                .replace("&lt;", "<")
-                .replace("&gt;", ">")
-                .replace("&quot;", "\"")
-                .replace("&apos;", "'")
-                .replace("&amp;", "&"),
-        );
-        rest = &after[end + close.len()..];
+/// One page of a ListObjectsV2 answer (`<ListBucketResult>`); other elements are ignored.
+#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+struct ListPage {
+    #[serde(default)]
+    is_truncated: bool,
+    #[serde(default)]
+    next_continuation_token: Option<String>,
+    #[serde(default)]
+    contents: Vec<ListedObject>,
+}
+
+/// A `<Contents>` entry; only the key is read.
+#[derive(Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+struct ListedObject {
+    key: String,
+}
+
+impl ListPage {
+    fn parse(body: &[u8]) -> Result<Self, String> {
+        quick_xml::de::from_str(&String::from_utf8_lossy(body))
+            .map_err(|e| format!("S3 LIST answer is not a ListBucketResult: {e}"))
     }
-    out
 }
 
 impl S3Store {
@@ -83,9 +108,9 @@ impl S3Store {
     fn object_path(&self, key: &str) -> String {
         let full = format!("{}{key}", self.prefix);
         if self.path_style {
-            format!("/{}/{}", self.bucket, uri_encode(&full, true))
+            format!("/{}/{}", self.bucket, encode_path(&full))
         } else {
-            format!("/{}", uri_encode(&full, true))
+            format!("/{}", encode_path(&full))
         }
     }
 
@@ -187,16 +212,14 @@ impl Store for S3Store {
             if reply.status != 200 {
                 return Err(unexpected(prefix, "LIST", &reply));
             }
-            let xml = String::from_utf8_lossy(&reply.body);
-            for key in xml_values(&xml, "Key") {
-                if let Some(k) = key.strip_prefix(&self.prefix) {
+            let page = ListPage::parse(&reply.body).map_err(|e| err(prefix, e))?;
+            for object in page.contents {
+                if let Some(k) = object.key.strip_prefix(&self.prefix) {
                     keys.push(k.to_string());
                 }
             }
-            let truncated =
-                xml_values(&xml, "IsTruncated").first().map(String::as_str) == Some("true");
-            token = xml_values(&xml, "NextContinuationToken").into_iter().next();
-            if !truncated || token.is_none() {
+            token = page.next_continuation_token;
+            if !page.is_truncated || token.is_none() {
                 break;
             }
         }
@@ -217,18 +240,116 @@ impl Store for S3Store {
 mod tests {
     use super::*;
 
+    fn keys(page: &ListPage) -> Vec<&str> {
+        page.contents.iter().map(|o| o.key.as_str()).collect()
+    }
+
     #[test]
     fn list_answers_are_read() {
         let xml = "<ListBucketResult><IsTruncated>true</IsTruncated>\
             <Contents><Key>p/runs/a&amp;b/x.json</Key></Contents>\
             <Contents><Key>p/runs/c.json</Key></Contents>\
             <NextContinuationToken>tok=</NextContinuationToken></ListBucketResult>";
+        let page = ListPage::parse(xml.as_bytes()).unwrap();
+        assert_eq!(keys(&page), ["p/runs/a&b/x.json", "p/runs/c.json"]);
+        assert!(page.is_truncated);
+        assert_eq!(page.next_continuation_token.as_deref(), Some("tok="));
+    }
+
+    /// A page as S3 sends it: namespace, declaration, every field of `<Contents>`, keys
+    /// with escaped characters and spaces (kept, also at the ends), and a token.
+    #[test]
+    fn a_full_list_page_with_a_continuation_token_is_read() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+  <Name>bkt</Name>
+  <Prefix>pre/runs/</Prefix>
+  <ContinuationToken>1/abc</ContinuationToken>
+  <NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>
+  <KeyCount>3</KeyCount>
+  <MaxKeys>3</MaxKeys>
+  <IsTruncated>true</IsTruncated>
+  <Contents>
+    <Key>pre/runs/a&amp;b/x y.json</Key>
+    <LastModified>2026-01-02T03:04:05.000Z</LastModified>
+    <ETag>&quot;9b2cf535f27731c974343645a3985328&quot;</ETag>
+    <Size>12</Size>
+    <StorageClass>STANDARD</StorageClass>
+  </Contents>
+  <Contents>
+    <Key>pre/runs/run_id=r+1/&lt;ü&gt; &apos;q&apos;.parquet</Key>
+    <Size>0</Size>
+  </Contents>
+  <Contents><Key> pre/lead and trail </Key></Contents>
+</ListBucketResult>"#;
+        let page = ListPage::parse(xml.as_bytes()).unwrap();
         assert_eq!(
-            xml_values(xml, "Key"),
-            ["p/runs/a&b/x.json", "p/runs/c.json"]
+            keys(&page),
+            [
+                "pre/runs/a&b/x y.json",
+                "pre/runs/run_id=r+1/<ü> 'q'.parquet",
+                " pre/lead and trail ",
+            ]
         );
-        assert_eq!(xml_values(xml, "IsTruncated"), ["true"]);
-        assert_eq!(xml_values(xml, "NextContinuationToken"), ["tok="]);
+        assert!(page.is_truncated);
+        assert_eq!(
+            page.next_continuation_token.as_deref(),
+            Some("1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=")
+        );
+    }
+
+    #[test]
+    fn the_last_and_empty_list_pages_are_read() {
+        let last = "<ListBucketResult><Name>b</Name><IsTruncated>false</IsTruncated>\
+            <Contents><Key>k</Key></Contents></ListBucketResult>";
+        let page = ListPage::parse(last.as_bytes()).unwrap();
+        assert_eq!(keys(&page), ["k"]);
+        assert!(!page.is_truncated);
+        assert_eq!(page.next_continuation_token, None);
+        let empty = "<ListBucketResult><Name>b</Name><KeyCount>0</KeyCount>\
+            <IsTruncated>false</IsTruncated></ListBucketResult>";
+        assert_eq!(
+            ListPage::parse(empty.as_bytes()).unwrap(),
+            ListPage::default()
+        );
+        assert!(ListPage::parse(b"<html>gateway timeout").is_err());
+    }
+
+    #[test]
+    fn error_bodies_are_read() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist &amp; never did</Message><BucketName>bkt</BucketName><RequestId>4442587FB7D0A2F9</RequestId></Error>"#;
+        assert_eq!(
+            ErrorBody::parse(xml.as_bytes()),
+            ErrorBody {
+                code: "NoSuchBucket".into(),
+                message: "The specified bucket does not exist & never did".into(),
+            }
+        );
+        let reply = Reply {
+            status: 403,
+            body: b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+                .to_vec(),
+            function_error: None,
+        };
+        let e = unexpected("k", "GET", &reply).to_string();
+        assert!(
+            e.contains("S3 GET answered HTTP 403 AccessDenied: Access Denied (access denied:"),
+            "{e}"
+        );
+        // No body (HEAD) or not XML: the status alone.
+        assert_eq!(ErrorBody::parse(b""), ErrorBody::default());
+        assert_eq!(ErrorBody::parse(b"Bad Gateway"), ErrorBody::default());
+        let reply = Reply {
+            status: 500,
+            body: Vec::new(),
+            function_error: None,
+        };
+        assert!(
+            unexpected("k", "HEAD", &reply)
+                .to_string()
+                .contains("S3 HEAD answered HTTP 500 ")
+        );
     }
 
     #[test]
@@ -252,5 +373,30 @@ mod tests {
         let aws = S3Store::new(client, None, "bkt", "");
         assert_eq!(aws.endpoint.host, "bkt.s3.eu-west-1.amazonaws.com");
         assert_eq!(aws.object_path("runs/r1/cancel"), "/runs/r1/cancel");
+    }
+
+    #[test]
+    fn awkward_keys_are_encoded_in_the_request_path() {
+        let creds = crate::sigv4::Credentials {
+            access_key_id: "a".into(),
+            secret_access_key: "b".into(),
+            session_token: None,
+        };
+        let client = AwsClient::new(creds, "eu-west-1", std::time::Duration::from_secs(1));
+        let local = S3Store::new(
+            client.clone(),
+            Some(Endpoint::parse("http://127.0.0.1:9").unwrap()),
+            "bkt",
+            "p q",
+        );
+        assert_eq!(
+            local.object_path("runs/a b/x=1+2/é€ 😀.json"),
+            "/bkt/p%20q/runs/a%20b/x%3D1%2B2/%C3%A9%E2%82%AC%20%F0%9F%98%80.json"
+        );
+        let aws = S3Store::new(client, None, "bkt", "");
+        assert_eq!(
+            aws.object_path("a&b/c?d#e%f~g_h.i-j"),
+            "/a%26b/c%3Fd%23e%25f~g_h.i-j"
+        );
     }
 }

@@ -36,37 +36,33 @@ impl From<ApiError> for Handled {
     }
 }
 
-fn error(status: u16, message: impl Into<String>) -> ApiError {
-    ApiError {
-        status,
-        message: message.into(),
-        path: String::new(),
-    }
+/// Every route of the API as `(method, path template)`: the OpenAPI document and the API
+/// Gateway routes in Terraform are checked against this list.
+pub const ROUTES: [(&str, &str); 5] = [
+    ("POST", "/runs"),
+    ("GET", "/runs/{run_id}"),
+    ("POST", "/runs/{run_id}/resume"),
+    ("POST", "/runs/{run_id}/cancel"),
+    ("GET", "/experiments"),
+];
+
+/// The path of run `run_id`'s status (`/runs/<run_id>`).
+pub fn run_path(run_id: &str) -> String {
+    format!("/runs/{run_id}")
 }
 
-/// Decodes `%XX` escapes; `None` for a malformed escape or non-UTF-8 result.
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+fn bad_request(message: impl Into<String>) -> ApiError {
+    ApiError::of_kind(sweep_core::ErrorKind::Spec, message)
 }
 
 /// A run id from the path, decoded and validated, so no id can name another prefix.
 fn run_id_param(raw: &str) -> Result<String, ApiError> {
-    let decoded = percent_decode(raw).ok_or_else(|| error(400, "malformed run id in the path"))?;
-    sweep_core::layout::validate_run_id(&decoded).map_err(|e| error(400, e.message))?;
-    Ok(decoded)
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| bad_request("malformed run id in the path"))?;
+    // A malformed escape is kept as is by the decoder, and its `%` then fails validation.
+    sweep_core::layout::validate_run_id(&decoded).map_err(|e| bad_request(e.message))?;
+    Ok(decoded.into_owned())
 }
 
 /// Handles one request. `new_run_id` and `now_ms` come from the adapter (clock and entropy).
@@ -91,10 +87,10 @@ pub fn handle(
             Ok(Handled::ok(200, json!(status)))
         }),
         ("GET", ["experiments"]) => Ok(Handled::ok(200, orchestrator.registry().to_json())),
-        (_, ["runs"] | ["runs", _] | ["runs", _, "resume" | "cancel"] | ["experiments"]) => {
-            Err(error(405, format!("{method} is not allowed on {path}")))
-        }
-        _ => Err(error(404, format!("no route {method} {path}"))),
+        (_, ["runs"] | ["runs", _] | ["runs", _, "resume" | "cancel"] | ["experiments"]) => Err(
+            ApiError::route(405, format!("{method} is not allowed on {path}")),
+        ),
+        _ => Err(ApiError::route(404, format!("no route {method} {path}"))),
     };
     result.unwrap_or_else(Handled::from)
 }
@@ -117,9 +113,9 @@ fn submit(
 }
 
 fn status(orchestrator: &Orchestrator<'_>, run_id: &str, now_ms: u64) -> Result<Handled, ApiError> {
-    let status = orchestrator.status(run_id)?;
-    let mut handled = Handled::ok(200, json!(status));
-    if status.shards_done < status.shards_total && !status.cancel_requested {
+    let answer = orchestrator.status(run_id)?;
+    let mut handled = Handled::ok(200, json!(answer));
+    if answer.state == sweep_core::RunState::Running {
         // Polling drives the straggler rule: late shards go out once more.
         let late = orchestrator.stragglers(run_id, now_ms)?;
         let shards: Vec<u64> = late.iter().flat_map(|p| p.shards.iter().copied()).collect();
@@ -137,7 +133,7 @@ fn status(orchestrator: &Orchestrator<'_>, run_id: &str, now_ms: u64) -> Result<
 fn resume(orchestrator: &Orchestrator<'_>, run_id: &str) -> Result<Handled, ApiError> {
     let payloads = orchestrator.resume(run_id)?;
     let pending: u64 = payloads.iter().map(|p| p.shards.len() as u64).sum();
-    let status = orchestrator.status(run_id)?;
+    let status = orchestrator.status(run_id)?.status;
     Ok(Handled {
         status: 202,
         body: json!(ResumeResponse {

@@ -30,6 +30,9 @@ pub struct DispatchReport {
     pub failed: Vec<WorkerPayload>,
 }
 
+/// Worker invocations a dispatcher keeps in flight at once, unless configured otherwise.
+pub const DEFAULT_DISPATCH_CONCURRENCY: usize = 16;
+
 /// Sends `payloads` on at most `concurrency` threads, retrying retryable errors up to
 /// `retries` times each.
 pub fn dispatch(

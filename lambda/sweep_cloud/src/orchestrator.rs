@@ -5,10 +5,13 @@
 use crate::contract::{
     DispatchRequest, MAX_SHARDS_PER_INVOKE, ShardSet, WorkerPayload, plan_invocations,
 };
-use crate::worker::{StartedMarker, started_key};
+use crate::worker::StartedMarker;
 use serde::Serialize;
-use sweep_core::run::status_of;
-use sweep_core::{Limits, Registry, Run, RunStatus, Spec, SpecFormat, Store, SweepError};
+use sweep_core::status::status_of;
+use sweep_core::{
+    ErrorKind, Execution, Limits, Registry, Run, RunState, RunStatus, Spec, SpecFormat, Store,
+    SweepError,
+};
 
 /// Settings of the orchestrator, read once from the environment by the adapter.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,12 +44,16 @@ impl Default for CloudConfig {
     }
 }
 
-/// An API error with its HTTP status; `path` names the spec field for 400s.
+/// An API error with its HTTP status; `kind` is the engine's error kind (absent for routing
+/// errors), `path` names the spec field for 400s.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
 #[error("{status}: {message}")]
 pub struct ApiError {
     /// HTTP status code.
     pub status: u16,
+    /// The error's kind, which clients map to their own error types.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ErrorKind>,
     /// One line for the client.
     pub message: String,
     /// The offending spec field, if any.
@@ -54,19 +61,56 @@ pub struct ApiError {
     pub path: String,
 }
 
-impl From<SweepError> for ApiError {
-    fn from(e: SweepError) -> Self {
-        let (status, path) = match &e {
-            SweepError::Spec(s) => (400, s.path.clone()),
-            SweepError::NotFound(_) => (404, String::new()),
-            SweepError::Storage { .. } => (503, String::new()),
-            SweepError::Cancelled => (409, String::new()),
-            SweepError::Corrupt(_) => (500, String::new()),
-        };
+impl ApiError {
+    /// An error of `kind` with the kind's status.
+    pub fn of_kind(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ApiError {
+            status: kind.http_status(),
+            kind: Some(kind),
+            message: message.into(),
+            path: String::new(),
+        }
+    }
+
+    /// A routing error (unknown route, method not allowed): no engine kind.
+    pub fn route(status: u16, message: impl Into<String>) -> Self {
         ApiError {
             status,
-            message: e.to_string(),
-            path,
+            kind: None,
+            message: message.into(),
+            path: String::new(),
+        }
+    }
+}
+
+impl From<SweepError> for ApiError {
+    fn from(e: SweepError) -> Self {
+        ApiError {
+            path: if e.kind() == ErrorKind::Spec {
+                e.path().to_string()
+            } else {
+                String::new()
+            },
+            ..ApiError::of_kind(e.kind(), e.to_string())
+        }
+    }
+}
+
+/// `GET /runs/{id}` and `POST /runs/{id}/cancel`: the run's progress and its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StatusResponse {
+    /// Progress from the shard markers.
+    #[serde(flatten)]
+    pub status: RunStatus,
+    /// The run's state (a cloud run is running until complete or cancelled).
+    pub state: RunState,
+}
+
+impl From<RunStatus> for StatusResponse {
+    fn from(status: RunStatus) -> Self {
+        StatusResponse {
+            status,
+            state: status.state(Execution::Fleet),
         }
     }
 }
@@ -175,29 +219,29 @@ impl<'a> Orchestrator<'a> {
         if body.len() > self.config.max_body_bytes {
             return Err(ApiError {
                 status: 413,
-                message: format!(
-                    "request body is {} bytes, over the limit of {}",
-                    body.len(),
-                    self.config.max_body_bytes
-                ),
-                path: String::new(),
+                ..ApiError::of_kind(
+                    ErrorKind::Spec,
+                    format!(
+                        "request body is {} bytes, over the limit of {}",
+                        body.len(),
+                        self.config.max_body_bytes
+                    ),
+                )
             });
         }
-        let text = std::str::from_utf8(body).map_err(|_| ApiError {
-            status: 400,
-            message: "request body is not UTF-8".into(),
-            path: String::new(),
-        })?;
+        let text = std::str::from_utf8(body)
+            .map_err(|_| ApiError::of_kind(ErrorKind::Spec, "request body is not UTF-8"))?;
         let spec = Spec::parse(text, SpecFormat::Json, self.registry, &self.config.limits)
             .map_err(SweepError::from)?;
         // The partition first: if the catalog is unreachable nothing is written, and a
         // registered partition without a run is harmless (and reused by a retry).
         self.catalog
             .register_run(spec.experiment.name(), run_id)
-            .map_err(|e| ApiError {
-                status: 503,
-                message: format!("could not register the run in the catalog: {e}"),
-                path: String::new(),
+            .map_err(|e| {
+                ApiError::of_kind(
+                    ErrorKind::Storage,
+                    format!("could not register the run in the catalog: {e}"),
+                )
             })?;
         let run = Run::create(self.store, spec, run_id, created_at)?;
         let plan = *run.plan();
@@ -208,23 +252,23 @@ impl<'a> Orchestrator<'a> {
                 points: plan.points,
                 rows: plan.rows,
                 shards: plan.shards,
-                status_url: format!("/runs/{run_id}"),
+                status_url: crate::api::run_path(run_id),
             },
             self.payloads(run_id, &shards, 0),
         ))
     }
 
     /// `GET /runs/{id}`.
-    pub fn status(&self, run_id: &str) -> Result<RunStatus, ApiError> {
+    pub fn status(&self, run_id: &str) -> Result<StatusResponse, ApiError> {
         let run = Run::open(self.store, run_id, self.registry)?;
-        Ok(status_of(self.store, &run.manifest)?)
+        Ok(status_of(self.store, &run.manifest)?.into())
     }
 
     /// `POST /runs/{id}/cancel`: workers start no new shard afterwards.
-    pub fn cancel(&self, run_id: &str) -> Result<RunStatus, ApiError> {
+    pub fn cancel(&self, run_id: &str) -> Result<StatusResponse, ApiError> {
         let run = Run::open(self.store, run_id, self.registry)?;
         run.request_cancel(self.store)?;
-        Ok(status_of(self.store, &run.manifest)?)
+        Ok(status_of(self.store, &run.manifest)?.into())
     }
 
     /// `POST /runs/{id}/resume`: withdraws a cancel and returns payloads for every shard
@@ -274,7 +318,7 @@ impl<'a> Orchestrator<'a> {
             .store
             .list(&run.keys.markers_prefix())?
             .iter()
-            .filter_map(|k| k.rsplit('/').next()?.strip_suffix(".json")?.parse().ok())
+            .filter_map(|k| sweep_core::layout::shard_of_file(k))
             .collect();
         let pending: Vec<u64> = wanted.into_iter().filter(|s| !done.contains(s)).collect();
         Ok(FanoutPlan {
@@ -309,16 +353,13 @@ impl<'a> Orchestrator<'a> {
             (median * self.config.straggler_factor).max(self.config.straggler_min_ms as f64);
         let mut late = Vec::new();
         for shard in run.pending_shards(self.store)? {
-            let Some(bytes) = self.store.get(&started_key(&run, shard))? else {
+            let Some(bytes) = self.store.get(&run.keys.started(shard))? else {
                 continue;
             };
             let started: StartedMarker = serde_json::from_slice(&bytes)
                 .map_err(|e| SweepError::Corrupt(format!("started marker: {e}")))?;
             let running = now_ms.saturating_sub(started.started_ms) as f64;
-            let once_key = format!(
-                "runs/{run_id}/redispatched/{}.json",
-                run.keys.shard_name(shard)
-            );
+            let once_key = run.keys.redispatched(shard);
             if running > limit && self.store.put_if_absent(&once_key, b"{}")? {
                 late.push(shard);
             }

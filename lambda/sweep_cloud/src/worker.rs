@@ -2,7 +2,7 @@
 
 use crate::contract::{ContractError, WorkerPayload};
 use serde::{Deserialize, Serialize};
-use sweep_core::{Registry, Run, RunControl, Store, SweepError};
+use sweep_core::{ExecOptions, Registry, Run, RunControl, Store, SweepError};
 
 /// `runs/<run_id>/started/<shard>.json`: when a worker began a shard (for straggler checks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -11,15 +11,6 @@ pub struct StartedMarker {
     pub started_ms: u64,
     /// The payload's attempt (1 = a straggler re-dispatch).
     pub attempt: u32,
-}
-
-/// Key of a shard's started marker.
-pub fn started_key(run: &Run, shard: u64) -> String {
-    format!(
-        "runs/{}/started/{}.json",
-        run.keys.run_id(),
-        run.keys.shard_name(shard)
-    )
 }
 
 /// Why a worker invocation failed.
@@ -51,44 +42,44 @@ pub struct WorkerReport {
     pub cancelled: bool,
 }
 
-/// Handles one worker payload: reads the run's manifest, then computes each named shard that
-/// has no marker yet, stopping if the run is cancelled.
+/// Handles one worker payload: reads the run's manifest, then hands the named shards to the
+/// engine's shard executor (the same one `local` and `ray` use), which skips shards that
+/// already have a marker and stops if the run is cancelled. Before each shard it records a
+/// started marker, which the straggler rule reads.
 pub fn handle(
     payload: &[u8],
     store: &dyn Store,
     registry: &Registry,
-    now_ms: impl Fn() -> u64,
+    now_ms: impl Fn() -> u64 + Sync,
 ) -> Result<WorkerReport, WorkerError> {
     let payload = WorkerPayload::parse(payload)?;
     let run = Run::open(store, &payload.run_id, registry)?;
-    let mut report = WorkerReport::default();
-    let control = RunControl::new();
-    for &shard in &payload.shards {
-        if shard >= run.plan().shards {
-            return Err(ContractError::Invalid(format!(
-                "shard {shard} is beyond the run's {} shards",
-                run.plan().shards
-            ))
-            .into());
-        }
-        if store.exists(&run.keys.cancel())? {
-            report.cancelled = true;
-            break;
-        }
-        if store.exists(&run.keys.marker(shard))? {
-            report.skipped.push(shard);
-            continue;
-        }
+    if let Some(&shard) = payload.shards.iter().find(|&&s| s >= run.plan().shards) {
+        return Err(ContractError::Invalid(format!(
+            "shard {shard} is beyond the run's {} shards",
+            run.plan().shards
+        ))
+        .into());
+    }
+    let record_start = |run: &Run, shard: u64| {
         let started = StartedMarker {
             started_ms: now_ms(),
             attempt: payload.attempt,
         };
         store.put(
-            &started_key(&run, shard),
+            &run.keys.started(shard),
             &serde_json::to_vec(&started).expect("marker serializes"),
-        )?;
-        run.execute_shard(store, shard, &control)?;
-        report.computed.push(shard);
-    }
-    Ok(report)
+        )
+    };
+    let options = ExecOptions {
+        threads: 1,
+        skip_done: true,
+        before_shard: Some(&record_start),
+    };
+    let report = run.execute(store, &payload.shards, &options, &RunControl::new())?;
+    Ok(WorkerReport {
+        computed: report.computed,
+        skipped: report.skipped,
+        cancelled: report.cancelled,
+    })
 }

@@ -37,10 +37,10 @@ fn submit_fans_out_and_workers_complete_the_run() {
     let mut covered: Vec<u64> = payloads.iter().flat_map(|p| p.shards.clone()).collect();
     covered.sort_unstable();
     assert_eq!(covered, vec![0, 1, 2]);
-    assert_eq!(orch.status("r1").unwrap().shards_done, 0);
+    assert_eq!(orch.status("r1").unwrap().status.shards_done, 0);
 
     run_workers(&store, &payloads);
-    let status = orch.status("r1").unwrap();
+    let status = orch.status("r1").unwrap().status;
     assert_eq!(
         (status.shards_done, status.rows_ok + status.rows_failed),
         (3, 30)
@@ -88,7 +88,7 @@ fn cancel_stops_new_shards_and_resume_finishes_the_run() {
     orch.cancel("r3").unwrap();
     let reports = run_workers(&store, &payloads[1..]);
     assert!(reports.iter().all(|r| r.cancelled && r.computed.is_empty()));
-    let status = orch.status("r3").unwrap();
+    let status = orch.status("r3").unwrap().status;
     assert!(status.cancel_requested);
     assert_eq!(status.shards_done, 2);
 
@@ -101,7 +101,7 @@ fn cancel_stops_new_shards_and_resume_finishes_the_run() {
         vec![2]
     );
     run_workers(&store, &pending);
-    let done = orch.status("r3").unwrap();
+    let done = orch.status("r3").unwrap().status;
     assert_eq!((done.shards_done, done.cancel_requested), (3, false));
 }
 
@@ -131,7 +131,7 @@ fn a_straggler_is_redispatched_once() {
         "only once"
     );
     run_workers(&store, &late);
-    assert_eq!(orch.status("r4").unwrap().shards_done, 3);
+    assert_eq!(orch.status("r4").unwrap().status.shards_done, 3);
 }
 
 #[test]

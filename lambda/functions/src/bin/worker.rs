@@ -35,10 +35,7 @@ mod faults {
             return;
         };
         let dir = std::path::Path::new(&dir);
-        let Some(shard) = key
-            .split_once("/started/")
-            .and_then(|(_, name)| name.strip_suffix(".json")?.parse::<u64>().ok())
-        else {
+        let Some(shard) = sweep_core::layout::shard_of_started_key(key) else {
             return;
         };
         let Ok(text) = std::fs::read_to_string(dir.join(format!("slow-shard-{shard}"))) else {

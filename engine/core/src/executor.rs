@@ -1,0 +1,335 @@
+//! The one shard executor: every backend (the `local` threads, each `ray` task, each cloud
+//! worker invocation) hands it a run and a list of shards, and it computes them and writes
+//! their Parquet files and markers. Backends differ only in how many threads they give it and
+//! in where its shard list comes from.
+//!
+//! A shard's data files are written before its marker, and a shard counts as done only when
+//! its marker exists, so a shard interrupted anywhere is simply computed again — with the same
+//! bytes, because every value is a function of `(normalized spec, point, replicate)`.
+
+use crate::error::{Result, SweepError};
+use crate::experiment::{MetricDecl, Value, ValueType};
+use crate::run::{Run, ShardMarker};
+use crate::seed::point_seed;
+use crate::store::Store;
+use crate::table::TableBuilder;
+use serde::Serialize;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+/// Name of the threads that compute shards.
+pub const SHARD_THREAD_NAME: &str = "sweep-shard";
+
+/// A hook run just before a shard is computed (the cloud worker records when it started).
+pub type BeforeShard<'a> = &'a (dyn Fn(&Run, u64) -> Result<()> + Sync);
+
+/// How [`Run::execute`] runs.
+#[derive(Clone, Copy)]
+pub struct ExecOptions<'a> {
+    /// Worker threads (at least 1; at most one per shard).
+    pub threads: usize,
+    /// Skip shards that already have a marker (a duplicate delivery or a retry) instead of
+    /// computing them again.
+    pub skip_done: bool,
+    /// Called before each shard is computed.
+    pub before_shard: Option<BeforeShard<'a>>,
+}
+
+impl Default for ExecOptions<'_> {
+    fn default() -> Self {
+        ExecOptions {
+            threads: 1,
+            skip_done: false,
+            before_shard: None,
+        }
+    }
+}
+
+impl ExecOptions<'_> {
+    /// `threads` threads, no hook, shards computed even if they have a marker.
+    pub fn threads(threads: usize) -> Self {
+        ExecOptions {
+            threads,
+            ..ExecOptions::default()
+        }
+    }
+}
+
+/// What [`Run::execute`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RunReport {
+    /// Whether it stopped because of a cancellation.
+    pub cancelled: bool,
+    /// Shards completed.
+    pub shards_done: u64,
+    /// Result rows written.
+    pub rows_ok: u64,
+    /// Failure rows written.
+    pub rows_failed: u64,
+    /// Shards computed, in completion order.
+    pub computed: Vec<u64>,
+    /// Shards skipped because they already had a marker.
+    pub skipped: Vec<u64>,
+}
+
+impl Run {
+    /// Computes `shards` on `options.threads` worker threads, each taking the next shard in
+    /// turn. Every shard number must be in the plan.
+    ///
+    /// Stops early (keeping finished shards) when `control` is cancelled, a cancel request is
+    /// found in the store, or a storage error occurs; the first error is returned.
+    pub fn execute(
+        &self,
+        store: &dyn Store,
+        shards: &[u64],
+        options: &ExecOptions<'_>,
+        control: &RunControl,
+    ) -> Result<RunReport> {
+        if let Some(&bad) = shards.iter().find(|&&s| s >= self.plan().shards) {
+            return Err(SweepError::Spec(crate::SpecError::new(
+                "shards",
+                format!(
+                    "shard {bad} is beyond the run's {} shards",
+                    self.plan().shards
+                ),
+            )));
+        }
+        let next = AtomicU64::new(0);
+        let first_error: Mutex<Option<SweepError>> = Mutex::new(None);
+        let computed: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+        let skipped: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+        let stop = AtomicBool::new(false);
+        let fail = |e: SweepError| {
+            stop.store(true, Ordering::Relaxed);
+            first_error.lock().expect("not poisoned").get_or_insert(e);
+        };
+        let one = |shard: u64| -> Result<()> {
+            if options.skip_done && store.exists(&self.keys.marker(shard))? {
+                skipped.lock().expect("not poisoned").push(shard);
+                return Ok(());
+            }
+            if let Some(hook) = options.before_shard {
+                hook(self, shard)?;
+            }
+            if self.execute_shard(store, shard, control)?.is_some() {
+                computed.lock().expect("not poisoned").push(shard);
+            }
+            Ok(())
+        };
+        let threads = options.threads.clamp(1, shards.len().max(1));
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                // Named, so a host can recognise kernel panics on these threads (they are
+                // caught and recorded as failures) and keep them off stderr.
+                let builder = std::thread::Builder::new().name(SHARD_THREAD_NAME.to_string());
+                let spawned = builder.spawn_scoped(scope, || {
+                    loop {
+                        if stop.load(Ordering::Relaxed) || control.is_cancelled() {
+                            return;
+                        }
+                        let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                        let Some(&shard) = shards.get(i) else { return };
+                        // A cancel request may come from another process (`sweep cancel`,
+                        // the API): look for it before starting each shard.
+                        match store.exists(&self.keys.cancel()) {
+                            Ok(true) => {
+                                control.cancel();
+                                return;
+                            }
+                            Ok(false) => {}
+                            Err(e) => return fail(e),
+                        }
+                        if let Err(e) = one(shard) {
+                            return fail(e);
+                        }
+                    }
+                });
+                if let Err(e) = spawned {
+                    fail(SweepError::Corrupt(format!("cannot start a thread: {e}")));
+                }
+            }
+        });
+        if let Some(e) = first_error.into_inner().expect("not poisoned") {
+            return Err(e);
+        }
+        let computed = computed.into_inner().expect("not poisoned");
+        Ok(RunReport {
+            cancelled: control.is_cancelled(),
+            shards_done: computed.len() as u64,
+            rows_ok: control.rows_ok(),
+            rows_failed: control.rows_failed(),
+            computed,
+            skipped: skipped.into_inner().expect("not poisoned"),
+        })
+    }
+
+    /// Computes shard `shard` and writes its results, failures and marker.
+    ///
+    /// Returns `Ok(None)` if `control` was cancelled part-way; nothing is then written.
+    pub fn execute_shard(
+        &self,
+        store: &dyn Store,
+        shard: u64,
+        control: &RunControl,
+    ) -> Result<Option<ShardMarker>> {
+        let started = Instant::now();
+        let exp = self.spec.experiment.as_ref();
+        let metrics = exp.metrics();
+        let points = self.plan().shard_points(shard);
+        let mut ok = TableBuilder::new(self.manifest.tables.results.clone());
+        let mut failed = TableBuilder::new(self.manifest.tables.failures.clone());
+        let mut row: Vec<Value> = Vec::new();
+        for point in points.clone() {
+            let params = self.spec.decode(point);
+            for replicate in 0..self.spec.replicates {
+                if control.is_cancelled() {
+                    return Ok(None);
+                }
+                let seed = point_seed(self.spec.seed, point, replicate as u32);
+                let t0 = Instant::now();
+                let outcome = catch_unwind(AssertUnwindSafe(|| exp.run(&params, seed)));
+                let duration = Value::Int(t0.elapsed().as_micros() as i64);
+                let error = match outcome {
+                    Ok(Ok(values)) => match check_metrics(&values, metrics) {
+                        None => {
+                            row.clear();
+                            row.extend([Value::Int(point as i64), Value::Int(replicate as i64)]);
+                            row.extend(params.iter().cloned());
+                            row.extend(values);
+                            row.extend([Value::Int(seed as i64), duration]);
+                            ok.push_row(&row)?;
+                            continue;
+                        }
+                        Some((kind, message)) => (kind.to_string(), message),
+                    },
+                    Ok(Err(e)) => (e.kind, e.message),
+                    Err(panic) => ("panic".to_string(), panic_message(panic.as_ref())),
+                };
+                row.clear();
+                row.extend([Value::Int(point as i64), Value::Int(replicate as i64)]);
+                row.extend(params.iter().cloned());
+                row.extend([
+                    Value::Int(seed as i64),
+                    Value::Str(error.0.into()),
+                    Value::Str(error.1.into()),
+                    Value::Int(t0.elapsed().as_micros() as i64),
+                ]);
+                failed.push_row(&row)?;
+            }
+        }
+        let marker = ShardMarker {
+            shard,
+            first_point: points.start,
+            end_point: points.end,
+            rows_ok: ok.rows() as u64,
+            rows_failed: failed.rows() as u64,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        };
+        if ok.rows() > 0 {
+            store.put(&self.keys.results(shard), &ok.to_parquet()?)?;
+        }
+        if failed.rows() > 0 {
+            store.put(&self.keys.failures(shard), &failed.to_parquet()?)?;
+        }
+        let bytes = serde_json::to_vec(&marker).expect("marker serializes");
+        store.put(&self.keys.marker(shard), &bytes)?;
+        control.record(&marker);
+        Ok(Some(marker))
+    }
+}
+
+/// Checks a kernel's output against its declarations: `Some((error_kind, message))` if the
+/// row must go to the failures table instead.
+fn check_metrics(values: &[Value], metrics: &[MetricDecl]) -> Option<(&'static str, String)> {
+    if values.len() != metrics.len() {
+        return Some((
+            "kernel_contract",
+            format!(
+                "kernel returned {} metrics, declared {}",
+                values.len(),
+                metrics.len()
+            ),
+        ));
+    }
+    for (v, m) in values.iter().zip(metrics) {
+        let fits = matches!(
+            (m.ty, v),
+            (ValueType::Float, Value::Float(_) | Value::Int(_))
+                | (ValueType::Int, Value::Int(_))
+                | (ValueType::Bool, Value::Bool(_))
+                | (ValueType::Str, Value::Str(_))
+        );
+        if !fits {
+            return Some((
+                "kernel_contract",
+                format!("metric {} has the wrong type: {v}", m.name),
+            ));
+        }
+        if let Value::Float(x) = v
+            && !x.is_finite()
+        {
+            return Some(("non_finite", format!("metric {} is {x}", m.name)));
+        }
+    }
+    None
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        format!("kernel panicked: {s}")
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        format!("kernel panicked: {s}")
+    } else {
+        "kernel panicked".to_string()
+    }
+}
+
+/// Shared between a running run and whoever watches it: cancellation and live counters.
+#[derive(Debug, Default)]
+pub struct RunControl {
+    cancelled: AtomicBool,
+    shards_done: AtomicU64,
+    rows_ok: AtomicU64,
+    rows_failed: AtomicU64,
+}
+
+impl RunControl {
+    /// A fresh control: not cancelled, counters at zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks the run to stop: no new point starts; shards in progress are abandoned unwritten.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether cancellation was asked for.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// Shards completed since this control was created.
+    pub fn shards_done(&self) -> u64 {
+        self.shards_done.load(Ordering::Relaxed)
+    }
+
+    /// Result rows written since this control was created.
+    pub fn rows_ok(&self) -> u64 {
+        self.rows_ok.load(Ordering::Relaxed)
+    }
+
+    /// Failure rows written since this control was created.
+    pub fn rows_failed(&self) -> u64 {
+        self.rows_failed.load(Ordering::Relaxed)
+    }
+
+    fn record(&self, marker: &ShardMarker) {
+        self.rows_ok.fetch_add(marker.rows_ok, Ordering::Relaxed);
+        self.rows_failed
+            .fetch_add(marker.rows_failed, Ordering::Relaxed);
+        self.shards_done.fetch_add(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,145 @@
+//! Where a run stands: progress aggregated from its shard markers, and its state — worked
+//! out here once for every view (a handle, `sweep status`, the runs table, the cloud API).
+
+use crate::error::{Result, SweepError};
+use crate::layout::RunKeys;
+use crate::run::{Manifest, ShardMarker};
+use crate::store::Store;
+use serde::{Deserialize, Serialize};
+
+/// The state of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// Shards are being computed.
+    Running,
+    /// Every shard has a marker.
+    Complete,
+    /// Stopped by a cancel request; finished shards are kept (resume finishes it).
+    Cancelled,
+    /// Stopped without a cancel request (an interrupted or failed execution); resumable.
+    Incomplete,
+}
+
+impl RunState {
+    /// The state's name (`running`, `complete`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Complete => "complete",
+            RunState::Cancelled => "cancelled",
+            RunState::Incomplete => "incomplete",
+        }
+    }
+}
+
+/// What the viewer knows about who is executing the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Execution {
+    /// Nobody known: the run is read from storage alone (listings, another process).
+    Unknown,
+    /// An execution started by the viewer is running.
+    Running,
+    /// An execution started by the viewer has ended (`cancelled` if it was cancelled).
+    Ended {
+        /// Whether that execution was cancelled.
+        cancelled: bool,
+    },
+    /// A fleet that outlives any client drives the run (the cloud backend): it is running
+    /// until complete or cancelled.
+    Fleet,
+}
+
+impl RunStatus {
+    /// The run's state, given what the viewer knows of its execution.
+    pub fn state(&self, execution: Execution) -> RunState {
+        if self.shards_done >= self.shards_total {
+            return RunState::Complete;
+        }
+        match execution {
+            Execution::Running => RunState::Running,
+            Execution::Fleet if !self.cancel_requested => RunState::Running,
+            Execution::Ended { cancelled: true } => RunState::Cancelled,
+            _ if self.cancel_requested => RunState::Cancelled,
+            _ => RunState::Incomplete,
+        }
+    }
+}
+
+/// Progress of the run described by `manifest`, from its markers alone: needs no experiment
+/// registry, so runs of kernels this process does not know can still be listed.
+pub fn status_of(store: &dyn Store, manifest: &Manifest) -> Result<RunStatus> {
+    let keys = RunKeys::new(
+        &manifest.run_id,
+        &manifest.experiment,
+        manifest.plan.shard_width,
+    )?;
+    let prefix = keys.markers_prefix();
+    let mut status = RunStatus {
+        shards_total: manifest.plan.shards,
+        rows_total: manifest.plan.rows,
+        cancel_requested: store.exists(&keys.cancel())?,
+        ..RunStatus::default()
+    };
+    for key in store.list(&prefix)? {
+        let Some(bytes) = store.get(&key)? else {
+            continue;
+        };
+        let marker: ShardMarker = serde_json::from_slice(&bytes)
+            .map_err(|e| SweepError::Corrupt(format!("{key}: {e}")))?;
+        status.shards_done += 1;
+        status.rows_ok += marker.rows_ok;
+        status.rows_failed += marker.rows_failed;
+        status.compute_ms += marker.elapsed_ms;
+    }
+    Ok(status)
+}
+
+/// A run's progress, aggregated from its shard markers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunStatus {
+    /// Shards in the plan.
+    pub shards_total: u64,
+    /// Shards with a marker.
+    pub shards_done: u64,
+    /// Rows in the plan.
+    pub rows_total: u64,
+    /// Rows in results.
+    pub rows_ok: u64,
+    /// Rows in failures.
+    pub rows_failed: u64,
+    /// Sum of the shards' compute times, in milliseconds.
+    pub compute_ms: u64,
+    /// Whether a cancel request is present.
+    pub cancel_requested: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_is_worked_out_once() {
+        let st = |done, cancel| RunStatus {
+            shards_total: 4,
+            shards_done: done,
+            cancel_requested: cancel,
+            ..RunStatus::default()
+        };
+        use Execution::*;
+        assert_eq!(st(4, true).state(Running), RunState::Complete);
+        assert_eq!(st(1, false).state(Running), RunState::Running);
+        assert_eq!(st(1, true).state(Running), RunState::Running);
+        assert_eq!(st(1, false).state(Fleet), RunState::Running);
+        assert_eq!(st(1, true).state(Fleet), RunState::Cancelled);
+        assert_eq!(st(1, true).state(Unknown), RunState::Cancelled);
+        assert_eq!(st(1, false).state(Unknown), RunState::Incomplete);
+        let ended = |cancelled| Ended { cancelled };
+        assert_eq!(st(1, false).state(ended(true)), RunState::Cancelled);
+        assert_eq!(st(1, false).state(ended(false)), RunState::Incomplete);
+        assert_eq!(
+            serde_json::to_string(&RunState::Complete).unwrap(),
+            "\"complete\""
+        );
+    }
+}
