@@ -6,26 +6,44 @@ from typing import Any, final
 __all__ = [
     "ENGINE_VERSION",
     "RunControl",
+    "api_routes",
     "check_spec",
     "clear_cancel",
+    "cloud_defaults",
     "create_run",
     "experiments_json",
+    "layout_templates",
     "list_runs",
+    "manifest_key",
     "new_run_id",
     "open_run",
     "pending_shards",
     "preview_points",
     "register_python_experiment",
     "request_cancel",
+    "run_id_of_partition",
+    "run_keys",
     "run_local",
+    "run_state",
     "run_status",
     "spec_schema_json",
+    "table_prefix",
     "time_rows",
 ]
 
 ENGINE_VERSION: str
 
 def experiments_json() -> str: ...
+def cloud_defaults() -> dict[str, int]: ...
+def api_routes() -> list[tuple[str, str]]: ...
+def run_state(
+    shards_total: int, shards_done: int, cancel_requested: bool, execution: str
+) -> str: ...
+def layout_templates() -> dict[str, str]: ...
+def run_keys(run_id: str, experiment: str, shards: int) -> dict[str, str]: ...
+def manifest_key(run_id: str) -> str: ...
+def table_prefix(table: str, experiment: str) -> str: ...
+def run_id_of_partition(name: str) -> str | None: ...
 def time_rows(text: str, format: str, samples: int) -> float: ...
 def spec_schema_json(include_python: bool = False) -> str: ...
 def check_spec(

@@ -14,11 +14,7 @@ from collections.abc import Sequence
 
 from .config import load_config
 from .errors import (
-    BackendError,
-    QueryError,
     RunCancelledError,
-    RunNotFoundError,
-    SpecError,
     SweepError,
 )
 from .estimate import add_cli_parser as _add_estimate_parser
@@ -323,12 +319,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "local-cloud": _local_cloud,
         }
         return commands[args.command](args)
-    except (SpecError, RunNotFoundError, BackendError, QueryError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except SweepError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return exc.exit_code
     except BrokenPipeError:
         # Output piped into `head` and the like: stop quietly, as Unix tools do.
         sys.stderr.close()

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import _native
 from .config import Config, load_config
-from .errors import BackendError, RunCancelledError, RunNotFoundError, SpecError
+from .errors import BackendError, RunCancelledError, RunNotFoundError, error_for_kind
 from .run import Run, RunStatus
 
 if TYPE_CHECKING:
@@ -140,10 +141,9 @@ class CloudClient:
                 or answer.get("Message")
                 or raw[:300].decode("utf-8", "replace")
             )
-            if err.code in (400, 413):
-                raise SpecError(str(message), str(answer.get("path", ""))) from None
-            if err.code == 404:
-                raise RunNotFoundError(str(message)) from None
+            kind = answer.get("kind")
+            if isinstance(kind, str) and kind:
+                raise error_for_kind(kind, str(message), str(answer.get("path", ""))) from None
             if err.code == 403:
                 raise BackendError(
                     f"the API refused the request (403: {message}); check the credentials and "
@@ -157,7 +157,7 @@ class CloudClient:
 
 
 def _read_manifest(root: S3Root, run_id: str, fs: pafs.S3FileSystem) -> dict[str, Any]:
-    path = root.path(f"runs/{run_id}/manifest.json")
+    path = root.path(_native.manifest_key(run_id))
     try:
         with fs.open_input_stream(path) as stream:
             manifest: dict[str, Any] = json.loads(stream.read())
@@ -232,12 +232,9 @@ class CloudRun(Run):
 
     def status(self) -> RunStatus:
         raw = self._poll()
-        if raw["shards_done"] == raw["shards_total"]:
-            state = "complete"
-        elif raw["cancel_requested"]:
-            state = "cancelled"
-        else:
-            state = "running"
+        state = _native.run_state(
+            raw["shards_total"], raw["shards_done"], raw["cancel_requested"], "fleet"
+        )
         from datetime import UTC, datetime
 
         created = datetime.fromisoformat(self.manifest["created_at"].replace("Z", "+00:00"))
@@ -267,7 +264,7 @@ class CloudRun(Run):
 
         from .run import _ARROW_TYPES
 
-        prefix = self.s3_root.path(f"{table}/{self.experiment}/run_id={self.run_id}")
+        prefix = self.s3_root.path(self.keys[table].rstrip("/"))
         infos = self._fs.get_file_info(pafs.FileSelector(prefix, allow_not_found=True))
         files = sorted(i.path for i in infos if i.is_file and i.base_name.startswith("part-"))
         if files:
@@ -282,11 +279,11 @@ class CloudRun(Run):
 
     @property
     def results_location(self) -> str:
-        return f"{self.s3_root}results/{self.experiment}/run_id={self.run_id}/"
+        return f"{self.s3_root}{self.keys['results']}"
 
     @property
     def failures_location(self) -> str:
-        return f"{self.s3_root}failures/{self.experiment}/run_id={self.run_id}/"
+        return f"{self.s3_root}{self.keys['failures']}"
 
     def __repr__(self) -> str:
         return (

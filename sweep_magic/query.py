@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import _native
 from .config import load_config
 from .errors import QueryError
 from .experiments import experiments, get_experiment
@@ -37,8 +38,12 @@ def _columns(kind: str, experiment: str) -> list[tuple[str, str]]:
 
 def _bind_table(con: duckdb.DuckDBPyConnection, root: Path, kind: str, experiment: str) -> None:
     name = f"{kind}_{experiment}"
-    folder = root / kind / experiment
-    files = sorted(folder.glob("run_id=*/part-*.parquet"))
+    folder = root / _native.table_prefix(kind, experiment)
+    files = sorted(
+        f
+        for f in folder.glob("*/*.parquet")
+        if _native.run_id_of_partition(f.parent.name) is not None
+    )
     if files:
         rel = con.read_parquet([str(f) for f in files], hive_partitioning=True)
         # Run ids are strings in Glue too; never let type inference make them anything else.
@@ -99,7 +104,7 @@ def _bind_table_s3(con: duckdb.DuckDBPyConnection, kind: str, experiment: str) -
         raise QueryError("cloud queries need SWEEP_S3_ROOT (s3://bucket/prefix)")
     root = S3Root.parse(config.s3_root)
     fs = s3_filesystem(config)
-    prefix = root.path(f"{kind}/{experiment}")
+    prefix = root.path(_native.table_prefix(kind, experiment).rstrip("/"))
     try:
         infos = fs.get_file_info(pafs.FileSelector(prefix, recursive=True, allow_not_found=True))
     except OSError as err:
@@ -107,9 +112,9 @@ def _bind_table_s3(con: duckdb.DuckDBPyConnection, kind: str, experiment: str) -
     tables = []
     for info in sorted(infos, key=lambda i: i.path):
         parent = info.path.rsplit("/", 2)
-        if not info.is_file or not info.base_name.startswith("part-") or len(parent) < 3:
+        run_id = _native.run_id_of_partition(parent[1]) if len(parent) == 3 else None
+        if not info.is_file or not info.base_name.endswith(".parquet") or run_id is None:
             continue
-        run_id = parent[1].removeprefix("run_id=")
         table = pq.read_table(info.path, filesystem=fs)
         tables.append(table.append_column("run_id", pa.array([run_id] * len(table), pa.string())))
     if tables:

@@ -89,14 +89,19 @@ class Run:
         return dict(self.manifest["plan"])
 
     @property
+    def keys(self) -> dict[str, str]:
+        """The run's keys relative to its root, from the engine's one layout definition."""
+        return _native.run_keys(self.run_id, self.experiment, int(self.manifest["plan"]["shards"]))
+
+    @property
     def results_dir(self) -> Path:
         """Folder of the run's result Parquet files."""
-        return self.root / "results" / self.experiment / f"run_id={self.run_id}"
+        return self.root / self.keys["results"]
 
     @property
     def failures_dir(self) -> Path:
         """Folder of the run's failure Parquet files."""
-        return self.root / "failures" / self.experiment / f"run_id={self.run_id}"
+        return self.root / self.keys["failures"]
 
     @property
     def results_location(self) -> str:
@@ -111,7 +116,7 @@ class Run:
     @property
     def run_dir(self) -> Path:
         """Folder of the run's manifest and shard markers."""
-        return self.root / "runs" / self.run_id
+        return self.root / self.keys["run"]
 
     def done(self) -> bool:
         """Whether the execution started by this handle has finished."""
@@ -181,14 +186,15 @@ class Run:
         failed = 0
         if execution is not None and not running and execution.error is not None:
             failed = raw["shards_total"] - raw["shards_done"]
-        if raw["shards_done"] == raw["shards_total"]:
-            state = "complete"
+        if execution is None:
+            known = "unknown"
         elif running:
-            state = "running"
-        elif raw["cancel_requested"] or (execution is not None and execution.cancelled):
-            state = "cancelled"
+            known = "running"
         else:
-            state = "incomplete"
+            known = "cancelled" if execution.cancelled else "ended"
+        state = _native.run_state(
+            raw["shards_total"], raw["shards_done"], raw["cancel_requested"], known
+        )
         if execution is not None:
             elapsed = time.monotonic() - self._started
         else:
@@ -389,10 +395,9 @@ def runs_table(root: Path, *, with_spec: bool = False) -> pd.DataFrame:
     rows = []
     for entry in json.loads(_native.list_runs(str(root))):
         m, st = entry["manifest"], entry["status"]
-        if st["shards_done"] == st["shards_total"]:
-            state = "complete"
-        else:
-            state = "cancelled" if st["cancel_requested"] else "incomplete"
+        state = _native.run_state(
+            st["shards_total"], st["shards_done"], st["cancel_requested"], "unknown"
+        )
         row = {
             "run_id": m["run_id"],
             "experiment": m["experiment"],

@@ -525,6 +525,9 @@ def test_every_route_uses_iam_auth_and_matches_the_openapi_document() -> None:
         f"{method.upper()} {path}" for path, item in openapi["paths"].items() for method in item
     }
     assert declared == documented
+    from sweep_magic import _native
+
+    assert declared == {f"{m} {p}" for m, p in _native.api_routes()}, "routes of the Rust API"
     assert routes["sweep"]["for_each"] == "${local.routes}"
 
     api = resources("aws_apigatewayv2_api")["sweep"]
@@ -738,3 +741,26 @@ def test_docs_cover_deploy_and_teardown() -> None:
     ):
         assert needle in text, needle
     assert fnmatch.fnmatch(text, "*at rest*")
+
+
+def _iam_object_patterns() -> set[str]:
+    text = (MODULE / "iam.tf").read_text()
+    return {p for p in re.findall(r'\$\{local\.objects_arn\}([^"]+)"', text)}
+
+
+def test_iam_object_prefixes_follow_the_engines_layout() -> None:
+    """Every S3 key pattern the policies grant names keys of the layout the engine defines
+    (engine/core/src/layout.rs), and every key of that layout is granted to someone."""
+    from sweep_magic import _native
+
+    templates = {
+        name: re.sub(r"\{[a-z_]+\}", "x1", t) for name, t in _native.layout_templates().items()
+    }
+    patterns = {p for p in _iam_object_patterns() if not p.startswith("athena-results/")}
+    assert patterns
+    for pattern in patterns:
+        assert any(fnmatch.fnmatch(key, pattern) for key in templates.values()), (
+            f"IAM grants {pattern!r}, which matches no key of the layout"
+        )
+    for name, key in templates.items():
+        assert any(fnmatch.fnmatch(key, p) for p in patterns), f"no policy covers {name} keys"

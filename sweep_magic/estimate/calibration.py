@@ -121,9 +121,9 @@ def calibrate(
         _native.run_local(str(folder), run_id, 1, _native.RunControl(), None)
         wall = time.perf_counter() - t0
         by_point: dict[int, float] = {}
+        keys = _native.run_keys(run_id, manifest["experiment"], manifest["plan"]["shards"])
         for table in ("results", "failures"):
-            part = folder / table / manifest["experiment"] / f"run_id={run_id}"
-            for f in sorted(part.glob("part-*.parquet")):
+            for f in sorted((folder / keys[table]).glob("*.parquet")):
                 t = pq.read_table(f, columns=["point", "duration_us"]).to_pydict()
                 for p, d in zip(t["point"], t["duration_us"], strict=True):
                     by_point[int(p)] = float(d) / 1e6

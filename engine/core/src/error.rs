@@ -29,8 +29,8 @@ pub enum SweepError {
     Corrupt(String),
 }
 
-/// The kind of an error: what every boundary (Python exceptions, HTTP statuses, exit codes)
-/// maps, each in one place, so the kind survives every crossing.
+/// The kind of an error: what every boundary (Python exceptions, HTTP statuses, and through
+/// the exceptions exit codes) maps, each in one place, so the kind survives every crossing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
@@ -75,16 +75,6 @@ impl ErrorKind {
             ErrorKind::Storage => 503,
             ErrorKind::Cancelled => 409,
             ErrorKind::Corrupt => 500,
-        }
-    }
-
-    /// The exit code of the `sweep` command (1 = the run failed, 2 = bad input, 130 =
-    /// interrupted).
-    pub fn exit_code(self) -> u8 {
-        match self {
-            ErrorKind::Spec | ErrorKind::NotFound => 2,
-            ErrorKind::Cancelled => 130,
-            ErrorKind::Storage | ErrorKind::Corrupt => 1,
         }
     }
 

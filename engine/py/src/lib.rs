@@ -23,24 +23,14 @@ fn registry() -> Registry {
         .clone()
 }
 
-/// Converts an engine error into the matching exception of `sweep_magic.errors`.
+/// Converts an engine error into the exception of `sweep_magic.errors` for its kind (the
+/// Python side keeps the one kind → class table, shared with the cloud client).
 fn to_py_err(err: SweepError) -> PyErr {
     Python::attach(|py| {
-        let (class, path) = match &err {
-            SweepError::Spec(e) => ("SpecError", e.path.clone()),
-            SweepError::NotFound(_) => ("RunNotFoundError", String::new()),
-            SweepError::Storage { key, .. } => ("StorageError", key.clone()),
-            SweepError::Cancelled => ("RunCancelledError", String::new()),
-            SweepError::Corrupt(_) => ("CorruptRunError", String::new()),
-        };
-        let message = match &err {
-            SweepError::Spec(e) => e.to_string(),
-            other => other.to_string(),
-        };
         let made = py
             .import("sweep_magic.errors")
-            .and_then(|m| m.getattr(class))
-            .and_then(|cls| cls.call1((message, path)));
+            .and_then(|m| m.getattr("error_for_kind"))
+            .and_then(|f| f.call1((err.kind().as_str(), err.to_string(), err.path())));
         match made {
             Ok(instance) => PyErr::from_value(instance),
             Err(e) => e,
@@ -254,6 +244,115 @@ fn clear_cancel(root: &str, run_id: &str) -> PyResult<()> {
     run.clear_cancel(&store).map_err(to_py_err)
 }
 
+/// The orchestrator's defaults (shards per invocation, parallel invokes per dispatcher,
+/// invocations per dispatcher, the payload's shard limit), for estimates and documentation.
+#[pyfunction]
+fn cloud_defaults() -> std::collections::HashMap<&'static str, u64> {
+    let c = sweep_cloud::CloudConfig::default();
+    std::collections::HashMap::from([
+        ("shards_per_invoke", c.shards_per_invoke as u64),
+        (
+            "dispatch_concurrency",
+            sweep_cloud::dispatch::DEFAULT_DISPATCH_CONCURRENCY as u64,
+        ),
+        ("invokes_per_dispatcher", c.invokes_per_dispatcher as u64),
+        (
+            "max_shards_per_invoke",
+            sweep_cloud::contract::MAX_SHARDS_PER_INVOKE as u64,
+        ),
+    ])
+}
+
+/// The API's routes as `(method, path template)`.
+#[pyfunction]
+fn api_routes() -> Vec<(&'static str, &'static str)> {
+    sweep_cloud::api::ROUTES.to_vec()
+}
+
+/// A run's state from its progress and what the caller knows of its execution: `unknown`
+/// (read from storage), `running`, `ended`, `cancelled` (an execution that ended cancelled)
+/// or `fleet` (the cloud fleet drives it).
+#[pyfunction]
+fn run_state(
+    shards_total: u64,
+    shards_done: u64,
+    cancel_requested: bool,
+    execution: &str,
+) -> PyResult<&'static str> {
+    use sweep_core::Execution;
+    let execution = match execution {
+        "unknown" => Execution::Unknown,
+        "running" => Execution::Running,
+        "ended" => Execution::Ended { cancelled: false },
+        "cancelled" => Execution::Ended { cancelled: true },
+        "fleet" => Execution::Fleet,
+        other => {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "unknown execution {other:?}"
+            )));
+        }
+    };
+    let status = sweep_core::RunStatus {
+        shards_total,
+        shards_done,
+        cancel_requested,
+        ..sweep_core::RunStatus::default()
+    };
+    Ok(status.state(execution).as_str())
+}
+
+/// Every key template of the result layout, by name.
+#[pyfunction]
+fn layout_templates() -> std::collections::HashMap<&'static str, &'static str> {
+    sweep_core::layout::TEMPLATES.into_iter().collect()
+}
+
+/// The keys (relative to the root) of run `run_id` of `experiment` with `shards` shards:
+/// `manifest`, `run`, `markers`, `cancel`, `results` and `failures` (the run's partitions).
+#[pyfunction]
+fn run_keys(
+    run_id: &str,
+    experiment: &str,
+    shards: u64,
+) -> PyResult<std::collections::HashMap<&'static str, String>> {
+    let keys =
+        sweep_core::RunKeys::new(run_id, experiment, sweep_core::layout::shard_width(shards))
+            .map_err(|e| to_py_err(e.into()))?;
+    Ok(std::collections::HashMap::from([
+        ("manifest", keys.manifest()),
+        ("run", keys.run_prefix()),
+        ("markers", keys.markers_prefix()),
+        ("cancel", keys.cancel()),
+        ("results", keys.results_prefix()),
+        ("failures", keys.failures_prefix()),
+    ]))
+}
+
+/// `runs/<run_id>/manifest.json` for a valid run id.
+#[pyfunction]
+fn manifest_key(run_id: &str) -> PyResult<String> {
+    sweep_core::layout::validate_run_id(run_id).map_err(|e| to_py_err(e.into()))?;
+    Ok(sweep_core::layout::manifest_key(run_id))
+}
+
+/// The folder of `table` (`results` or `failures`) of `experiment`: `<table>/<experiment>/`.
+#[pyfunction]
+fn table_prefix(table: &str, experiment: &str) -> PyResult<String> {
+    let table = sweep_core::Table::ALL
+        .into_iter()
+        .find(|t| t.name() == table)
+        .ok_or_else(|| {
+            pyo3::exceptions::PyValueError::new_err(format!("unknown table {table:?}"))
+        })?;
+    Ok(table.prefix(experiment))
+}
+
+/// The run id of a partition folder name (`run_id=<id>`), or None.
+#[pyfunction]
+fn run_id_of_partition(name: &str) -> Option<String> {
+    sweep_core::layout::run_id_of_partition(name).map(str::to_string)
+}
+
 /// Cancellation flag and live counters shared with a running run.
 #[pyclass(frozen, module = "sweep_magic._native")]
 struct RunControl {
@@ -389,9 +488,11 @@ fn quiet_kernel_panics() {
 mod _native {
     #[pymodule_export]
     use super::{
-        RunControl, check_spec, clear_cancel, create_run, experiments_json, list_runs, new_run_id,
-        open_run, pending_shards, preview_points, register_python_experiment, request_cancel,
-        run_local, run_status, spec_schema_json, time_rows,
+        RunControl, api_routes, check_spec, clear_cancel, cloud_defaults, create_run,
+        experiments_json, layout_templates, list_runs, manifest_key, new_run_id, open_run,
+        pending_shards, preview_points, register_python_experiment, request_cancel,
+        run_id_of_partition, run_keys, run_local, run_state, run_status, spec_schema_json,
+        table_prefix, time_rows,
     };
 
     #[pymodule_init]
