@@ -72,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     backend = "cloud" if args.cloud else args.backend
     on_cloud = (backend or load_config().backend) == "cloud"
-    handle = run(spec, backend=backend, root=args.root, threads=args.threads)
+    handle = run(spec, backend=backend, root=args.root, threads=args.threads, address=args.address)
     if not args.json:
         print(
             f"run {handle.run_id}: {spec.points} points x {spec.rows // max(spec.points, 1)} "
@@ -163,7 +163,9 @@ def _runs(args: argparse.Namespace) -> int:
 
 def _resume(args: argparse.Namespace) -> int:
     backend = "cloud" if args.cloud else args.backend
-    handle = resume(args.run_id, root=args.root, backend=backend, threads=args.threads)
+    handle = resume(
+        args.run_id, root=args.root, backend=backend, threads=args.threads, address=args.address
+    )
     try:
         handle.wait(progress=sys.stderr.isatty())
     except (KeyboardInterrupt, RunCancelledError):
@@ -232,51 +234,70 @@ def _local_cloud(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    # Options shared by several commands, each defined once (argparse parent parsers).
+    root = argparse.ArgumentParser(add_help=False)
+    root.add_argument(
+        "--root", default=None, help="result root (default: SWEEP_ROOT or ./sweep-data)"
+    )
+    as_json = argparse.ArgumentParser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="print JSON")
+    cloud = argparse.ArgumentParser(add_help=False)
+    cloud.add_argument(
+        "--cloud",
+        action="store_true",
+        help="the cloud backend (SWEEP_API_URL, SWEEP_S3_ROOT; queries on Athena)",
+    )
+    execute = argparse.ArgumentParser(add_help=False)
+    execute.add_argument(
+        "--backend", default=None, help="backend (default: SWEEP_BACKEND or local)"
+    )
+    execute.add_argument(
+        "--threads", type=int, default=None, help="worker threads (default: all cores)"
+    )
+    execute.add_argument(
+        "--address", default=None, help="Ray cluster address (default: RAY_ADDRESS or local)"
+    )
+
     parser = argparse.ArgumentParser(prog="sweep", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("experiments", help="list experiments, their parameters and metrics")
-    p.add_argument("--json", action="store_true", help="print the registry as JSON")
-
+    p = sub.add_parser(
+        "experiments", parents=[as_json], help="list experiments, their parameters and metrics"
+    )
     sub.add_parser("schema", help="print the JSON Schema of a spec")
 
-    p = sub.add_parser("validate", help="check a spec file without running it")
+    p = sub.add_parser("validate", parents=[as_json], help="check a spec file without running it")
     p.add_argument("spec", help="spec file (.yaml, .json or .toml)")
-    p.add_argument("--json", action="store_true", help="print the normalized spec as JSON")
 
-    p = sub.add_parser("run", help="run a sweep and wait for it")
+    p = sub.add_parser(
+        "run", parents=[root, execute, cloud, as_json], help="run a sweep and wait for it"
+    )
     p.add_argument("spec", help="spec file (.yaml, .json or .toml)")
-    p.add_argument("--backend", default=None, help="backend (default: SWEEP_BACKEND or local)")
-    p.add_argument("--root", default=None, help="result root (default: SWEEP_ROOT or ./sweep-data)")
-    p.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
     p.add_argument("--rows", type=int, default=10, help="result rows to print (default 10)")
-    p.add_argument("--json", action="store_true", help="print one JSON summary object")
 
-    p = sub.add_parser("status", help="progress of a run")
+    p = sub.add_parser("status", parents=[root, cloud, as_json], help="progress of a run")
     p.add_argument("run_id")
-    p.add_argument("--root", default=None, help="result root (default: SWEEP_ROOT or ./sweep-data)")
-    p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("runs", help="list runs under the root")
-    p.add_argument("--root", default=None, help="result root (default: SWEEP_ROOT or ./sweep-data)")
-    p.add_argument("--json", action="store_true")
+    sub.add_parser("runs", parents=[root, as_json], help="list runs under the root")
 
-    p = sub.add_parser("resume", help="compute the shards of a run that have no marker")
+    p = sub.add_parser(
+        "resume",
+        parents=[root, execute, cloud, as_json],
+        help="compute the shards of a run that have no marker",
+    )
     p.add_argument("run_id")
-    p.add_argument("--root", default=None, help="result root (default: SWEEP_ROOT or ./sweep-data)")
-    p.add_argument("--backend", default=None, help="backend (default: SWEEP_BACKEND or local)")
-    p.add_argument("--threads", type=int, default=None, help="worker threads (default: all cores)")
-    p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("query", help="run Athena-dialect SQL over the results (DuckDB locally)")
+    p = sub.add_parser(
+        "query",
+        parents=[root, cloud],
+        help="run Athena-dialect SQL over the results (DuckDB locally)",
+    )
     p.add_argument("sql", help='e.g. "SELECT run_id, count(*) FROM results_gbm_option GROUP BY 1"')
-    p.add_argument("--root", default=None, help="result root (default: SWEEP_ROOT or ./sweep-data)")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument("--max-rows", type=int, default=60, help="rows shown in table format")
 
-    p = sub.add_parser("cancel", help="ask a running run to stop")
+    p = sub.add_parser("cancel", parents=[root, cloud], help="ask a running run to stop")
     p.add_argument("run_id")
-    p.add_argument("--root", default=None, help="result root (default: SWEEP_ROOT or ./sweep-data)")
     _add_estimate_parser(sub)
 
     p = sub.add_parser(
@@ -285,13 +306,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("action", choices=["up"], help="start it and wait (Ctrl-C stops it)")
     p.add_argument("--concurrency", type=int, default=4, help="instances per function")
-
-    for name in ("run", "status", "resume", "cancel", "query"):
-        sub.choices[name].add_argument(
-            "--cloud",
-            action="store_true",
-            help="the cloud backend (SWEEP_API_URL, SWEEP_S3_ROOT; queries on Athena)",
-        )
     return parser
 
 

@@ -97,7 +97,7 @@ def _bind_table_s3(con: duckdb.DuckDBPyConnection, kind: str, experiment: str) -
     import pyarrow.fs as pafs
     import pyarrow.parquet as pq
 
-    from .cloud import S3Root, s3_filesystem
+    from .backends.cloud import S3Root, s3_filesystem
 
     config = load_config()
     if not config.s3_root:
@@ -192,7 +192,7 @@ def query(
                 con.register("runs", _runs_frame(root_path))
             elif table == "last_run" and last_run is not None:
                 # Convenience for notebooks: the last run's results under a fixed name.
-                _bind_table(con, last_run.root, "results", last_run.experiment)
+                _bind_table(con, Path(last_run.root), "results", last_run.experiment)
                 con.sql(f"SELECT * FROM results_{last_run.experiment}").filter(  # noqa: S608 - table name from the registry, values bound
                     duckdb.ColumnExpression("run_id") == duckdb.ConstantExpression(last_run.run_id)
                 ).create_view("last_run")

@@ -188,7 +188,7 @@ def emulation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulation]:
 @pytest.fixture(scope="session")
 def _api_run_id(emulation: Emulation) -> str:
     """A completed 4-shard run in the shared emulation, for the API fuzz and load tests."""
-    from sweep_magic.cloud import CloudClient
+    from sweep_magic.backends.cloud import CloudClient
 
     env = emulation.cloud.client_env()
     client = CloudClient(env["SWEEP_API_URL"], env["SWEEP_REGION"])

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 import sweep_magic as sm
-from sweep_magic.cloud import CloudClient, CloudRun
+from sweep_magic.backends.cloud import CloudClient, CloudRun
 from sweep_magic.local_cloud import BUCKET, LocalCloud
 
 if TYPE_CHECKING:
@@ -255,7 +255,9 @@ def test_resume_after_an_injected_worker_failure_completes_the_run(
 def test_cancel_stops_new_shards_and_resume_finishes(
     client_env: dict[str, str], cloud: LocalCloud
 ) -> None:
-    handle = sm.run(_sleepy(40, 250_000), backend="cloud")
+    # 1 s shards: with 4 worker instances the run needs about 10 s, so the cancel sent after
+    # the second shard lands long before the end even on a loaded machine.
+    handle = sm.run(_sleepy(40, 1_000_000), backend="cloud")
     deadline = time.monotonic() + 120
     while handle.status().shards_done < 2:
         assert time.monotonic() < deadline

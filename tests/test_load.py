@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from sweep_magic.cloud import CloudClient
+from sweep_magic.backends.cloud import CloudClient
 
 pytestmark = [pytest.mark.cloud, pytest.mark.slow]
 

@@ -27,7 +27,7 @@ import pytest
 from _faults import Emulation, assert_exactly_once, kill_all, lambda_pids
 
 import sweep_magic as sm
-from sweep_magic.cloud import CloudClient, CloudRun
+from sweep_magic.backends.cloud import CloudClient, CloudRun
 
 pytestmark = pytest.mark.slow
 

@@ -37,7 +37,7 @@ def run(sz: Sizes, tmp: Path) -> dict[str, Any]:
     try:
         with LocalCloud(concurrency=4, workdir=tmp / "cloud") as cloud:
             os.environ.update(cloud.client_env())
-            from sweep_magic.cloud import CloudRun
+            from sweep_magic.backends.cloud import CloudRun
 
             CloudRun.poll_s = 0.05
             submits, walls = [], []

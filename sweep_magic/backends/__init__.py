@@ -1,95 +1,60 @@
-"""Execution backends: the written protocol every backend satisfies and the registry that
-maps backend names to them.
+"""Execution backends and the registry that maps backend names to them.
 
-A backend computes a run's shards and writes them through the Rust writer into the run's
-root; it never decides what a result is (that is fixed by the spec), only where and when
-shards execute.
+Every backend is a :class:`RunBackend` (start, open, resume a run; the handle does status,
+wait and cancel), chosen by name with :func:`get_backend`; callers never look at which one
+they got. See :mod:`sweep_magic.backends.base` for the interfaces.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 from ..errors import BackendError
+from .base import BackendOptions, Execution, Progress, RunBackend, ShardBackend
 
-__all__ = ["BACKENDS", "Backend", "Execution", "Progress", "get_backend"]
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Live counters of an execution."""
-
-    shards_done: int
-    rows_ok: int
-    rows_failed: int
-
-
-@runtime_checkable
-class Execution(Protocol):
-    """A running (or finished) execution of some shards of a run."""
-
-    def done(self) -> bool:
-        """Whether the execution has finished (successfully or not)."""
-        ...
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Waits up to ``timeout`` seconds; returns whether it finished. Re-raises its error."""
-        ...
-
-    def cancel(self) -> None:
-        """Asks the execution to stop; finished shards are kept."""
-        ...
-
-    def progress(self) -> Progress:
-        """Counters so far."""
-        ...
-
-    @property
-    def cancelled(self) -> bool:
-        """Whether cancellation was asked for."""
-        ...
-
-    @property
-    def error(self) -> BaseException | None:
-        """The exception the execution ended with, if any."""
-        ...
+__all__ = [
+    "BACKENDS",
+    "BackendOptions",
+    "Execution",
+    "Progress",
+    "RunBackend",
+    "ShardBackend",
+    "get_backend",
+]
 
 
-class Backend(Protocol):
-    """Computes shards of a run whose manifest already exists under ``root``."""
-
-    name: str
-
-    def submit(self, root: Path, run_id: str, shards: list[int] | None) -> Execution:
-        """Starts computing ``shards`` (``None`` = every shard without a marker)."""
-        ...
-
-
-def _local() -> Backend:
+def _local(options: BackendOptions) -> RunBackend:
     from .local import LocalBackend
 
-    return LocalBackend()
+    return LocalBackend(options.threads)
 
 
-def _ray() -> Backend:
+def _ray(options: BackendOptions) -> RunBackend:
     from .ray import RayBackend
 
-    return RayBackend()
+    return RayBackend(options.address)
+
+
+def _cloud(options: BackendOptions) -> RunBackend:
+    from .cloud import CloudBackend
+
+    return CloudBackend()
 
 
 #: Backend name → factory. Explicit, so an unknown name is an error listing the known ones.
-BACKENDS: dict[str, Callable[[], Backend]] = {"local": _local, "ray": _ray}
+BACKENDS: dict[str, Callable[[BackendOptions], RunBackend]] = {
+    "local": _local,
+    "ray": _ray,
+    "cloud": _cloud,
+}
 
 
-def get_backend(name: str) -> Backend:
-    """The backend registered as ``name``."""
+def get_backend(name: str, options: BackendOptions | None = None) -> RunBackend:
+    """The backend registered as ``name``, set up with ``options``."""
     try:
         factory = BACKENDS[name]
     except KeyError:
         raise BackendError(
-            f"unknown backend {name!r}; available: {', '.join(sorted([*BACKENDS, 'cloud']))}"
+            f"unknown backend {name!r}; available: {', '.join(sorted(BACKENDS))}"
         ) from None
-    return factory()
+    return factory(options or BackendOptions())

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from .. import _native
 from ..config import load_config
-from . import Progress
+from .base import Progress
+from .folder import FolderBackend
 
 __all__ = ["LocalBackend", "LocalExecution"]
 
@@ -77,7 +78,7 @@ class LocalExecution:
         return Progress(c.shards_done, c.rows_ok, c.rows_failed)
 
 
-class LocalBackend:
+class LocalBackend(FolderBackend):
     """Runs shards on this machine's cores."""
 
     name = "local"

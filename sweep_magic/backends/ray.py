@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BackendError
-from . import Progress
+from .base import Progress
 from .batching import TASKS_PER_CPU, ray_batches
+from .folder import FolderBackend
 
 __all__ = ["RayBackend", "RayExecution"]
 
@@ -118,7 +119,7 @@ class RayExecution:
         return Progress(self._shards_done, 0, 0)
 
 
-class RayBackend:
+class RayBackend(FolderBackend):
     """Runs shards as Ray tasks on ``address`` (default: ``RAY_ADDRESS``, else a local Ray)."""
 
     name = "ray"

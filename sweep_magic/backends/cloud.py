@@ -20,21 +20,29 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _native
-from .config import Config, load_config
-from .errors import BackendError, RunCancelledError, RunNotFoundError, error_for_kind
-from .run import Run, RunStatus
+from .. import _native
+from ..config import Config, load_config
+from ..errors import BackendError, RunCancelledError, RunNotFoundError, error_for_kind
+from ..handle import Run, RunStatus
+from ..kernels import python_definition
 
 if TYPE_CHECKING:
-    import pyarrow as pa
     import pyarrow.fs as pafs
 
-    from .spec import Spec
+    from ..spec import Spec
 
-__all__ = ["CloudClient", "CloudRun", "open_cloud_run", "resume_cloud", "s3_filesystem", "submit"]
+__all__ = [
+    "CloudBackend",
+    "CloudClient",
+    "CloudRun",
+    "S3Root",
+    "open_cloud_run",
+    "resume_cloud",
+    "s3_filesystem",
+    "submit",
+]
 
 
 def _s3_endpoint() -> str | None:
@@ -181,10 +189,9 @@ class CloudRun(Run):
         manifest: dict[str, Any],
         fs: pafs.S3FileSystem,
     ) -> None:
-        super().__init__(Path(str(s3_root)), manifest)
+        super().__init__(str(s3_root), manifest, fs=fs, base=s3_root.path(""))
         self.client = client
         self.s3_root = s3_root
-        self._fs = fs
         self._last: dict[str, Any] | None = None
 
     def _poll(self) -> dict[str, Any]:
@@ -257,34 +264,6 @@ class CloudRun(Run):
             eta_s=None if eta is None else round(eta, 3),
         )
 
-    def _read(self, folder: Path, table: str) -> pa.Table:
-        import pyarrow as pa
-        import pyarrow.fs as pafs
-        import pyarrow.parquet as pq
-
-        from .run import _ARROW_TYPES
-
-        prefix = self.s3_root.path(self.keys[table].rstrip("/"))
-        infos = self._fs.get_file_info(pafs.FileSelector(prefix, allow_not_found=True))
-        files = sorted(i.path for i in infos if i.is_file and i.base_name.startswith("part-"))
-        if files:
-            result = pa.concat_tables([pq.read_table(f, filesystem=self._fs) for f in files])
-        else:
-            columns = self.manifest["tables"][table]
-            schema = pa.schema(
-                [(c["name"], getattr(pa, _ARROW_TYPES[c["type"]])()) for c in columns]
-            )
-            result = schema.empty_table()
-        return result.sort_by([("point", "ascending"), ("replicate", "ascending")])
-
-    @property
-    def results_location(self) -> str:
-        return f"{self.s3_root}{self.keys['results']}"
-
-    @property
-    def failures_location(self) -> str:
-        return f"{self.s3_root}{self.keys['failures']}"
-
     def __repr__(self) -> str:
         return (
             f"CloudRun(run_id={self.run_id!r}, experiment={self.experiment!r}, "
@@ -320,3 +299,24 @@ def resume_cloud(run_id: str, config: Config | None = None) -> CloudRun:
     client, root, fs = _context(config)
     client.request("POST", f"/runs/{run_id}/resume")
     return CloudRun(client, root, _read_manifest(root, run_id, fs), fs)
+
+
+class CloudBackend:
+    """The ``cloud`` backend: runs live in the cloud and outlive this process."""
+
+    name = "cloud"
+
+    def start(self, spec: Spec, root: str | os.PathLike[str] | None) -> CloudRun:
+        """Sends ``spec`` to the API (``root`` is the deployment's: ``SWEEP_S3_ROOT``)."""
+        if python_definition(spec.experiment) is not None:
+            raise BackendError(
+                f"{spec.experiment} is a Python kernel; the cloud backend runs compiled Rust "
+                "kernels only (use backend='local' or 'ray')"
+            )
+        return submit(spec)
+
+    def open(self, run_id: str, root: str | os.PathLike[str] | None) -> CloudRun:
+        return open_cloud_run(run_id)
+
+    def resume(self, run_id: str, root: str | os.PathLike[str] | None) -> CloudRun:
+        return resume_cloud(run_id)

@@ -1,0 +1,311 @@
+"""The handle on one run (:class:`Run`) and its status: waiting, cancelling, progress and
+reading results, the same for every backend. Results are read through ``pyarrow.fs`` with the
+engine's layout keys, so a folder on this machine and an S3 prefix are read by one code path.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import _native
+from .backends.base import Execution
+from .errors import RunCancelledError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+
+__all__ = ["Run", "RunStatus"]
+
+_ARROW_TYPES = {"bigint": "int64", "double": "float64", "boolean": "bool_", "string": "string"}
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """Where a run stands, from its shard markers (and its live execution, if any)."""
+
+    run_id: str
+    #: ``running``, ``complete``, ``cancelled`` or ``incomplete`` (stopped, resumable).
+    state: str
+    shards_total: int
+    shards_done: int
+    #: Shards left without a marker because this handle's execution raised.
+    shards_failed: int
+    rows_total: int
+    rows_ok: int
+    rows_failed: int
+    elapsed_s: float
+    #: Estimated seconds to completion from this execution's rate so far (None if unknown).
+    eta_s: float | None
+
+    @property
+    def fraction_done(self) -> float:
+        """Shards done over shards total."""
+        return self.shards_done / self.shards_total if self.shards_total else 1.0
+
+
+class Run:
+    """A handle on one run: its id, where its files are, and (while it runs) its execution.
+
+    Returned by :func:`run`; ``wait()`` blocks until every shard has an outcome, and the
+    ``to_*`` readers return one row per point and replicate.
+    """
+
+    def __init__(
+        self,
+        root: Path | str,
+        manifest: dict[str, Any],
+        execution: Execution | None = None,
+        *,
+        fs: pafs.FileSystem | None = None,
+        base: str | None = None,
+    ) -> None:
+        #: Where the run lives: a folder, or an ``s3://bucket/prefix/`` URI.
+        self.root = root
+        self.manifest = manifest
+        self._fs = fs
+        # The root as `fs` names it (a folder path, or bucket/prefix for S3).
+        self._base = base if base is not None else str(root)
+        self._execution = execution
+        self._started = time.monotonic()
+        self._already_done = 0
+
+    @property
+    def run_id(self) -> str:
+        """The run's id (also its partition value in the results tables)."""
+        return str(self.manifest["run_id"])
+
+    @property
+    def experiment(self) -> str:
+        """Experiment name."""
+        return str(self.manifest["experiment"])
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The normalized spec the run was created from."""
+        return dict(self.manifest["spec"])
+
+    @property
+    def plan(self) -> dict[str, int]:
+        """Points, replicates, rows, shard size and shard count."""
+        return dict(self.manifest["plan"])
+
+    @property
+    def keys(self) -> dict[str, str]:
+        """The run's keys relative to its root, from the engine's one layout definition."""
+        return _native.run_keys(self.run_id, self.experiment, int(self.manifest["plan"]["shards"]))
+
+    @property
+    def results_dir(self) -> Path:
+        """Folder of the run's result Parquet files (runs in a local folder)."""
+        return Path(self.root) / self.keys["results"]
+
+    @property
+    def failures_dir(self) -> Path:
+        """Folder of the run's failure Parquet files (runs in a local folder)."""
+        return Path(self.root) / self.keys["failures"]
+
+    def _location(self, key: str) -> str:
+        if isinstance(self.root, Path):
+            return str(self.root / key)
+        return f"{self.root.rstrip('/')}/{key}"
+
+    @property
+    def results_location(self) -> str:
+        """Where the run's results are (a folder, or an ``s3://`` prefix)."""
+        return self._location(self.keys["results"])
+
+    @property
+    def failures_location(self) -> str:
+        """Where the run's failures are (a folder, or an ``s3://`` prefix)."""
+        return self._location(self.keys["failures"])
+
+    @property
+    def run_dir(self) -> Path:
+        """Folder of the run's manifest and shard markers."""
+        return Path(self.root) / self.keys["run"]
+
+    def done(self) -> bool:
+        """Whether the execution started by this handle has finished."""
+        return self._execution is None or self._execution.done()
+
+    def wait(self, timeout: float | None = None, *, progress: bool = False) -> Run:
+        """Blocks until the run finishes (or ``timeout`` seconds pass).
+
+        ``progress=True`` shows a tqdm bar over shards (a widget in notebooks). Interrupting
+        the wait (Ctrl-C, "interrupt kernel") cancels the run: no new row starts, finished
+        shards are kept, and ``KeyboardInterrupt`` propagates; ``sm.resume`` finishes it.
+        """
+        if self._execution is None:
+            return self
+        bar = self._progress_bar() if progress else None
+        try:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            step = 0.2 if bar is not None else timeout
+            while not self._execution.wait(step):
+                if bar is not None:
+                    bar.update(self._shards_done_live() - bar.n)
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+        except KeyboardInterrupt:
+            self._execution.cancel()
+            self._execution.wait()
+            raise
+        finally:
+            if bar is not None:
+                bar.update(self._shards_done_live() - bar.n)
+                bar.close()
+        if self._execution.done() and self._execution.cancelled:
+            raise RunCancelledError(
+                f"run {self.run_id} was cancelled; finished shards are kept under {self.root}; "
+                f"sm.resume({self.run_id!r}) finishes it"
+            )
+        return self
+
+    def _shards_done_live(self) -> int:
+        assert self._execution is not None  # noqa: S101 - narrows the type for mypy
+        return self._already_done + self._execution.progress().shards_done
+
+    def _progress_bar(self) -> Any:
+        from tqdm.auto import tqdm
+
+        return tqdm(
+            total=self.plan["shards"],
+            initial=self._already_done,
+            desc=f"{self.experiment} {self.run_id}",
+            unit="shard",
+        )
+
+    def cancel(self) -> None:
+        """Stops the run before its next row, here and in any other process running it.
+
+        Finished shards are kept; ``sm.resume(run_id)`` computes the rest.
+        """
+        _native.request_cancel(str(self.root), self.run_id)
+        if self._execution is not None:
+            self._execution.cancel()
+
+    def status(self) -> RunStatus:
+        """Shards and rows done so far, elapsed time and an estimate of the time remaining."""
+        raw = json.loads(_native.run_status(str(self.root), self.run_id))
+        execution = self._execution
+        running = execution is not None and not execution.done()
+        failed = 0
+        if execution is not None and not running and execution.error is not None:
+            failed = raw["shards_total"] - raw["shards_done"]
+        if execution is None:
+            known = "unknown"
+        elif running:
+            known = "running"
+        else:
+            known = "cancelled" if execution.cancelled else "ended"
+        state = _native.run_state(
+            raw["shards_total"], raw["shards_done"], raw["cancel_requested"], known
+        )
+        if execution is not None:
+            elapsed = time.monotonic() - self._started
+        else:
+            created = datetime.fromisoformat(self.manifest["created_at"].replace("Z", "+00:00"))
+            elapsed = (datetime.now(UTC) - created).total_seconds()
+        done_here = raw["shards_done"] - self._already_done
+        eta = None
+        if state == "complete":
+            eta = 0.0
+        elif state == "running" and done_here > 0:
+            eta = elapsed / done_here * (raw["shards_total"] - raw["shards_done"])
+        return RunStatus(
+            run_id=self.run_id,
+            state=state,
+            shards_total=raw["shards_total"],
+            shards_done=raw["shards_done"],
+            shards_failed=failed,
+            rows_total=raw["rows_total"],
+            rows_ok=raw["rows_ok"],
+            rows_failed=raw["rows_failed"],
+            elapsed_s=round(elapsed, 3),
+            eta_s=None if eta is None else round(eta, 3),
+        )
+
+    def _read(self, table: str) -> pa.Table:
+        """Every Parquet file of the run's partition of ``table``, through ``pyarrow.fs``."""
+        import pyarrow as pa
+        import pyarrow.fs as pafs
+        import pyarrow.parquet as pq
+
+        fs = self._fs if self._fs is not None else pafs.LocalFileSystem()
+        folder = f"{self._base.rstrip('/')}/{self.keys[table].rstrip('/')}"
+        infos = fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+        files = sorted(i.path for i in infos if i.is_file and i.base_name.endswith(".parquet"))
+        if files:
+            result = pa.concat_tables([pq.read_table(f, filesystem=fs) for f in files])
+        else:
+            columns = self.manifest["tables"][table]
+            schema = pa.schema(
+                [(c["name"], getattr(pa, _ARROW_TYPES[c["type"]])()) for c in columns]
+            )
+            result = schema.empty_table()
+        return result.sort_by([("point", "ascending"), ("replicate", "ascending")])
+
+    def to_arrow(self) -> pa.Table:
+        """Successful rows as an Arrow table, ordered by point and replicate."""
+        self.wait()
+        return self._read("results")
+
+    def to_pandas(self) -> pd.DataFrame:
+        """Successful rows as a DataFrame: one row per point and replicate, typed columns."""
+        frame: pd.DataFrame = self.to_arrow().to_pandas()
+        return frame
+
+    def failures(self) -> pd.DataFrame:
+        """Failed rows (parameters, seed, ``error_kind``, ``message``)."""
+        self.wait()
+        frame: pd.DataFrame = self._read("failures").to_pandas()
+        return frame
+
+    def _axes(self) -> tuple[list[str], list[str]]:
+        """Parameters that vary in this run, and every metric."""
+        from .experiments import get_experiment
+
+        exp = get_experiment(self.experiment)
+        params = self.spec["params"]
+        constant = {name for name, value in params.items() if not isinstance(value, (list, dict))}
+        varying = [p.name for p in exp.params if p.name not in constant]
+        return varying, [m.name for m in exp.metrics]
+
+    def summary(
+        self, by: Sequence[str] | None = None, metrics: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        """Aggregates replicates: per combination of ``by`` (default: every parameter that
+        varies), each metric's ``_mean``, ``_std``, ``_count`` and ``_ci95`` (half-width of
+        the 95% Student-t confidence interval)."""
+        from .analysis import summarize
+
+        varying, all_metrics = self._axes()
+        return summarize(
+            self.to_pandas(),
+            list(by) if by is not None else varying,
+            list(metrics) if metrics is not None else all_metrics,
+        )
+
+    def plot(
+        self, x: str, y: str, hue: str | None = None, kind: str = "line", ax: Any = None
+    ) -> Any:
+        """Plots metric ``y`` against ``x`` (one line per ``hue`` value, 95% CI error bars
+        over replicates), or a heatmap with ``kind="heatmap"``. Needs matplotlib."""
+        from .analysis import plot
+
+        return plot(self.to_pandas(), x, y, hue=hue, kind=kind, ax=ax)
+
+    def __repr__(self) -> str:
+        state = "running" if not self.done() else "finished"
+        return (
+            f"Run(run_id={self.run_id!r}, experiment={self.experiment!r}, {state}, "
+            f"root={str(self.root)!r})"
+        )
