@@ -2,7 +2,7 @@
 
 The Terraform module reads this file with jsondecode(file(...)) and creates one `results_<name>`
 and one `failures_<name>` table per experiment. The columns come from the experiment registry of
-the installed engine (`sweep_magic._native.experiments_json()`), so they always match what the
+the installed engine (`sweep_magic._native.experiments()`), so they always match what the
 Rust writer puts in the Parquet files. tests/test_infra.py regenerates the document in memory
 and fails when the committed file is stale: after adding or changing an experiment, run
 
@@ -63,7 +63,7 @@ def _columns(experiment: dict[str, Any], kind: str) -> list[dict[str, str]]:
 
 
 def build(registry_json: str) -> dict[str, Any]:
-    """The tables document for a registry, as `experiments_json()` returns it."""
+    """The tables document for a registry, as JSON text of `_native.experiments()`."""
     experiments = json.loads(registry_json)
     tables: dict[str, Any] = {}
     for experiment in sorted(experiments, key=lambda e: e["name"]):
@@ -74,7 +74,7 @@ def build(registry_json: str) -> dict[str, Any]:
             "failures": _columns(experiment, "failures"),
         }
     return {
-        "generated_by": "scripts/gen_glue_tables.py from sweep_magic._native.experiments_json()",
+        "generated_by": "scripts/gen_glue_tables.py from sweep_magic._native.experiments()",
         "partition_keys": [{"name": "run_id", "type": "string"}],
         "experiments": tables,
     }
@@ -91,7 +91,7 @@ def compiled_experiments_json() -> str:
     from sweep_magic import _native
     from sweep_magic.kernels import python_definition
 
-    registry = json.loads(_native.experiments_json())
+    registry = _native.experiments()
     return json.dumps([e for e in registry if python_definition(e["name"]) is None])
 
 

@@ -7,7 +7,6 @@ Python kernel, use :func:`sweep_magic.param` with :func:`sweep_magic.experiment`
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -64,7 +63,7 @@ Metric = MetricInfo
 @cache
 def _registry() -> tuple[Experiment, ...]:
     out = []
-    for e in json.loads(_native.experiments_json()):
+    for e in _native.experiments():
         params = tuple(
             ParamInfo(
                 name=p["name"],

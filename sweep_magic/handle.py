@@ -5,7 +5,6 @@ engine's layout keys, so a folder on this machine and an S3 prefix are read by o
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _native
+from ._types import Manifest, Plan
 from .backends.base import Execution
 from .errors import RunCancelledError
 
@@ -61,7 +61,7 @@ class Run:
     def __init__(
         self,
         root: Path | str,
-        manifest: dict[str, Any],
+        manifest: Manifest,
         execution: Execution | None = None,
         *,
         fs: pafs.FileSystem | None = None,
@@ -93,9 +93,9 @@ class Run:
         return dict(self.manifest["spec"])
 
     @property
-    def plan(self) -> dict[str, int]:
+    def plan(self) -> Plan:
         """Points, replicates, rows, shard size and shard count."""
-        return dict(self.manifest["plan"])
+        return self.manifest["plan"]
 
     @property
     def keys(self) -> dict[str, str]:
@@ -194,7 +194,7 @@ class Run:
 
     def status(self) -> RunStatus:
         """Shards and rows done so far, elapsed time and an estimate of the time remaining."""
-        raw = json.loads(_native.run_status(str(self.root), self.run_id))
+        raw = _native.run_status(str(self.root), self.run_id)
         execution = self._execution
         running = execution is not None and not execution.done()
         failed = 0
@@ -246,7 +246,8 @@ class Run:
         if files:
             result = pa.concat_tables([pq.read_table(f, filesystem=fs) for f in files])
         else:
-            columns = self.manifest["tables"][table]
+            tables = self.manifest["tables"]
+            columns = tables["results"] if table == "results" else tables["failures"]
             schema = pa.schema(
                 [(c["name"], getattr(pa, _ARROW_TYPES[c["type"]])()) for c in columns]
             )

@@ -94,7 +94,7 @@ def runs_table(root: Path, *, with_spec: bool = False) -> pd.DataFrame:
     import pandas as pd
 
     rows = []
-    for entry in json.loads(_native.list_runs(str(root))):
+    for entry in _native.list_runs(str(root)):
         m, st = entry["manifest"], entry["status"]
         state = _native.run_state(
             st["shards_total"], st["shards_done"], st["cancel_requested"], "unknown"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _native
+from ._types import Plan
 from .config import load_config
 from .errors import SpecError
 
@@ -77,7 +78,7 @@ def _row_limit(max_rows: int | None, max_points: int | None) -> int | None:
 class _Checked:
     normalized: dict[str, Any]
     hash: str
-    plan: dict[str, int]
+    plan: Plan
 
 
 class Spec:
@@ -115,7 +116,7 @@ class Spec:
     def _init(self, text: str, fmt: str, max_rows: int | None) -> None:
         config = load_config()
         limit = max_rows if max_rows is not None else config.max_points
-        raw = json.loads(_native.check_spec(text, fmt, limit, config.max_spec_bytes))
+        raw = _native.check_spec(text, fmt, limit, config.max_spec_bytes)
         self._checked = _Checked(raw["spec"], raw["hash"], raw["plan"])
         self._max_rows = limit
 
@@ -218,9 +219,7 @@ class Spec:
         """Parameter values of points ``start .. start+count`` as a DataFrame (no run needed)."""
         import pandas as pd
 
-        rows = json.loads(
-            _native.preview_points(self.to_json(), "json", start, count, self._max_rows)
-        )
+        rows = _native.preview_points(self.to_json(), "json", start, count, self._max_rows)
         return pd.DataFrame(rows)
 
     def __eq__(self, other: object) -> bool:

@@ -175,7 +175,7 @@ def test_calibration_times_a_real_spec_and_leaves_nothing_behind(tmp_path: Path)
     assert 3 <= len(cal.sample_points) <= spec.points
     assert all(0 <= p < spec.points for p in cal.sample_points)
     # diag_sleep busy-waits 500 + 5 k µs at point k: the mean is about 1 ms.
-    assert 0.9e-3 < cal.mean_row_s < 3e-3
+    assert 0.9e-3 < cal.mean_row_s < 6e-3  # busy-wait wall time; a loaded machine stretches it
     assert all(r >= 0.5e-3 for r in cal.row_seconds)
     assert list(tmp_path.iterdir()) == []
 

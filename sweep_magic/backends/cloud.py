@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import _native
+from .._types import Manifest
 from ..config import Config, load_config
 from ..errors import BackendError, RunCancelledError, RunNotFoundError, error_for_kind
 from ..handle import Run, RunStatus
@@ -164,11 +165,11 @@ class CloudClient:
             ) from None
 
 
-def _read_manifest(root: S3Root, run_id: str, fs: pafs.S3FileSystem) -> dict[str, Any]:
+def _read_manifest(root: S3Root, run_id: str, fs: pafs.S3FileSystem) -> Manifest:
     path = root.path(_native.manifest_key(run_id))
     try:
         with fs.open_input_stream(path) as stream:
-            manifest: dict[str, Any] = json.loads(stream.read())
+            manifest: Manifest = json.loads(stream.read())
     except FileNotFoundError:
         raise RunNotFoundError(f"no run {run_id!r} under {root}") from None
     except OSError as err:
@@ -186,7 +187,7 @@ class CloudRun(Run):
         self,
         client: CloudClient,
         s3_root: S3Root,
-        manifest: dict[str, Any],
+        manifest: Manifest,
         fs: pafs.S3FileSystem,
     ) -> None:
         super().__init__(str(s3_root), manifest, fs=fs, base=s3_root.path(""))

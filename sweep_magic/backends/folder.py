@@ -3,7 +3,6 @@ backend's shard executions compute the shards into the same folder."""
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 from pathlib import Path
@@ -30,18 +29,16 @@ class FolderBackend:
     def start(self, spec: Spec, root: str | os.PathLike[str] | None) -> Run:
         root_path = load_config().resolve_root(root)
         run_id = _native.new_run_id(secrets.randbits(32))
-        manifest = json.loads(
-            _native.create_run(str(root_path), spec.to_json(), "json", run_id, spec.max_rows)
-        )
+        manifest = _native.create_run(str(root_path), spec.to_json(), "json", run_id, spec.max_rows)
         return Run(root_path, manifest, self.submit(root_path, run_id, None))
 
     def open(self, run_id: str, root: str | os.PathLike[str] | None) -> Run:
         root_path = load_config().resolve_root(root)
-        return Run(root_path, json.loads(_native.open_run(str(root_path), run_id)))
+        return Run(root_path, _native.open_run(str(root_path), run_id))
 
     def resume(self, run_id: str, root: str | os.PathLike[str] | None) -> Run:
         root_path = load_config().resolve_root(root)
-        manifest = json.loads(_native.open_run(str(root_path), run_id))
+        manifest = _native.open_run(str(root_path), run_id)
         _native.clear_cancel(str(root_path), run_id)
         pending = _native.pending_shards(str(root_path), run_id)
         handle = Run(root_path, manifest, self.submit(root_path, run_id, pending))

@@ -7,12 +7,12 @@ which cancels the run before its next point.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from pathlib import Path
 
 from .. import _native
+from .._types import RunReport
 from ..config import load_config
 from .base import Progress
 from .folder import FolderBackend
@@ -29,7 +29,7 @@ class LocalExecution:
         # Completion is an Event rather than Thread.is_alive(): on CPython 3.11 a join()
         # interrupted by Ctrl-C can leave is_alive() reporting False for a running thread.
         self._finished = threading.Event()
-        self.report: dict[str, object] | None = None
+        self.report: RunReport | None = None
         self._thread = threading.Thread(
             target=self._main,
             args=(str(root), run_id, threads, shards),
@@ -40,9 +40,7 @@ class LocalExecution:
 
     def _main(self, root: str, run_id: str, threads: int, shards: list[int] | None) -> None:
         try:
-            self.report = json.loads(
-                _native.run_local(root, run_id, threads, self._control, shards)
-            )
+            self.report = _native.run_local(root, run_id, threads, self._control, shards)
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
             self._error = exc
         finally:

@@ -10,7 +10,6 @@ Ray is an optional extra: ``pip install sweep_magic[ray]``.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from pathlib import Path
@@ -149,7 +148,7 @@ class RayBackend(FolderBackend):
         # (about a millisecond) stays small next to the shards' work.
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         batches = ray_batches(todo, cpus, self.tasks_per_cpu)
-        experiment = json.loads(_native.open_run(str(root), run_id))["experiment"]
+        experiment = _native.open_run(str(root), run_id)["experiment"]
         definition = python_definition(experiment)
         kernel = None if definition is None else (experiment, definition)
         return RayExecution(ray, root, run_id, batches, kernel)

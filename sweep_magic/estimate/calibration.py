@@ -3,7 +3,6 @@ writer, then spread the sampled row costs over every shard of the sweep."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
@@ -68,7 +67,7 @@ def _sample_spec(spec: Spec, points: list[int]) -> dict[str, Any]:
     text = spec.to_json()
     columns: dict[str, list[Any]] = {}
     for p in points:
-        (row,) = json.loads(_native.preview_points(text, "json", p, 1, spec.max_rows))
+        (row,) = _native.preview_points(text, "json", p, 1, spec.max_rows)
         row.pop("point")
         for name, value in row.items():
             columns.setdefault(name, []).append(value)
@@ -114,9 +113,7 @@ def calibrate(
     folder = Path(tempfile.mkdtemp(prefix="sweep-estimate-", dir=parent))
     try:
         run_id = _native.new_run_id(random.getrandbits(32))
-        manifest = json.loads(
-            _native.create_run(str(folder), sample.to_json(), "json", run_id, spec.max_rows)
-        )
+        manifest = _native.create_run(str(folder), sample.to_json(), "json", run_id, spec.max_rows)
         t0 = time.perf_counter()
         _native.run_local(str(folder), run_id, 1, _native.RunControl(), None)
         wall = time.perf_counter() - t0

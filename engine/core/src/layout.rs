@@ -145,6 +145,11 @@ pub fn run_id_of_manifest_key(key: &str) -> Option<&str> {
     validate_run_id(run_id).ok().map(|()| run_id)
 }
 
+/// A run's partition folder name: `run_id=<run_id>` (the run id must already be validated).
+pub fn partition_name(run_id: &str) -> String {
+    format!("{PARTITION_KEY}{run_id}")
+}
+
 /// The run id of a partition folder name (`run_id=<run_id>`), if `name` is one.
 pub fn run_id_of_partition(name: &str) -> Option<&str> {
     let run_id = name.trim_end_matches('/').strip_prefix(PARTITION_KEY)?;
@@ -252,9 +257,9 @@ impl RunKeys {
     /// `<table>/<experiment>/run_id=<run_id>/` (the run's partition of `table`).
     pub fn partition(&self, table: Table) -> String {
         format!(
-            "{}{PARTITION_KEY}{}/",
+            "{}{}/",
             table.prefix(&self.experiment),
-            self.run_id
+            partition_name(&self.run_id)
         )
     }
 

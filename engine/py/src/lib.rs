@@ -66,10 +66,16 @@ fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
-/// The experiment registry as a JSON array.
+/// Converts a serializable engine value into plain Python objects (dicts, lists, numbers,
+/// strings); the `.pyi` gives each its TypedDict from `sweep_magic._types`.
+fn to_py<'py, T: serde::Serialize>(py: Python<'py>, value: &T) -> PyResult<Bound<'py, PyAny>> {
+    Ok(pythonize::pythonize(py, value)?)
+}
+
+/// The experiment registry: one dict per experiment.
 #[pyfunction]
-fn experiments_json() -> String {
-    registry().to_json().to_string()
+fn experiments(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    to_py(py, &registry().to_json())
 }
 
 /// The JSON Schema of a spec (pretty JSON), for the built-in experiments or, with
@@ -86,36 +92,38 @@ fn spec_schema_json(include_python: bool) -> String {
     serde_json::to_string_pretty(&schema).expect("schema serializes") + "\n"
 }
 
-/// Validates spec text; returns JSON with the normalized spec, its hash and its plan.
+/// Validates spec text; returns the normalized spec, its hash and its plan.
 #[pyfunction]
 #[pyo3(signature = (text, format, max_rows=None, max_spec_bytes=None))]
-fn check_spec(
+fn check_spec<'py>(
+    py: Python<'py>,
     text: &str,
     format: &str,
     max_rows: Option<u64>,
     max_spec_bytes: Option<usize>,
-) -> PyResult<String> {
+) -> PyResult<Bound<'py, PyAny>> {
     let spec = parse_spec(text, format, &limits(max_rows, max_spec_bytes)).map_err(to_py_err)?;
     let plan = sweep_core::Plan::for_spec(&spec);
-    Ok(serde_json::json!({
+    let checked = serde_json::json!({
         "spec": spec.normalized(),
         "hash": spec.content_hash(),
         "plan": plan,
-    })
-    .to_string())
+    });
+    to_py(py, &checked)
 }
 
 /// Parameter values of points `start..start+count` of a spec (clipped to its size), as a
-/// JSON list of objects in declaration order.
+/// list of dicts in declaration order.
 #[pyfunction]
 #[pyo3(signature = (text, format, start, count, max_rows=None))]
-fn preview_points(
+fn preview_points<'py>(
+    py: Python<'py>,
     text: &str,
     format: &str,
     start: u64,
     count: u64,
     max_rows: Option<u64>,
-) -> PyResult<String> {
+) -> PyResult<Bound<'py, PyAny>> {
     let spec = parse_spec(text, format, &limits(max_rows, None)).map_err(to_py_err)?;
     let end = start.saturating_add(count).min(spec.points());
     let names: Vec<&str> = spec.experiment.params().iter().map(|p| p.name).collect();
@@ -130,7 +138,7 @@ fn preview_points(
             serde_json::Value::Object(row)
         })
         .collect();
-    Ok(serde_json::Value::Array(rows).to_string())
+    to_py(py, &rows)
 }
 
 /// Mean wall seconds per row of a spec, from up to `samples` rows spread over its points
@@ -160,28 +168,29 @@ fn new_run_id(entropy: u32) -> String {
     sweep_core::layout::new_run_id(now_secs(), entropy)
 }
 
-/// Creates run `run_id` under the local `root` from spec text; returns its manifest (JSON).
+/// Creates run `run_id` under the local `root` from spec text; returns its manifest .
 #[pyfunction]
 #[pyo3(signature = (root, text, format, run_id, max_rows=None))]
-fn create_run(
+fn create_run<'py>(
+    py: Python<'py>,
     root: &str,
     text: &str,
     format: &str,
     run_id: &str,
     max_rows: Option<u64>,
-) -> PyResult<String> {
+) -> PyResult<Bound<'py, PyAny>> {
     let spec = parse_spec(text, format, &limits(max_rows, None)).map_err(to_py_err)?;
     let store = LocalStore::new(root);
     let created_at = sweep_core::layout::rfc3339(now_secs());
     let run = Run::create(&store, spec, run_id, &created_at).map_err(to_py_err)?;
-    Ok(serde_json::to_string(&run.manifest).expect("manifest serializes"))
+    to_py(py, &run.manifest)
 }
 
-/// Reads the manifest of run `run_id` under `root` (JSON).
+/// Reads the manifest of run `run_id` under `root` .
 #[pyfunction]
-fn open_run(root: &str, run_id: &str) -> PyResult<String> {
+fn open_run<'py>(py: Python<'py>, root: &str, run_id: &str) -> PyResult<Bound<'py, PyAny>> {
     let run = Run::open(&LocalStore::new(root), run_id, &registry()).map_err(to_py_err)?;
-    Ok(serde_json::to_string(&run.manifest).expect("manifest serializes"))
+    to_py(py, &run.manifest)
 }
 
 /// Shards of run `run_id` that have no marker yet.
@@ -192,18 +201,18 @@ fn pending_shards(root: &str, run_id: &str) -> PyResult<Vec<u64>> {
     run.pending_shards(&store).map_err(to_py_err)
 }
 
-/// Progress of run `run_id` under `root`, aggregated from its shard markers (JSON).
+/// Progress of run `run_id` under `root`, aggregated from its shard markers .
 #[pyfunction]
-fn run_status(root: &str, run_id: &str) -> PyResult<String> {
+fn run_status<'py>(py: Python<'py>, root: &str, run_id: &str) -> PyResult<Bound<'py, PyAny>> {
     let store = LocalStore::new(root);
     let run = Run::open(&store, run_id, &registry()).map_err(to_py_err)?;
     let status = run.status(&store).map_err(to_py_err)?;
-    Ok(serde_json::to_string(&status).expect("status serializes"))
+    to_py(py, &status)
 }
 
-/// Every run under `root`: a JSON list of `{manifest, status}`, oldest first.
+/// Every run under `root`: a list of `{manifest, status}`, oldest first.
 #[pyfunction]
-fn list_runs(root: &str) -> PyResult<String> {
+fn list_runs<'py>(py: Python<'py>, root: &str) -> PyResult<Bound<'py, PyAny>> {
     let store = LocalStore::new(root);
     let mut out = Vec::new();
     let keys =
@@ -225,7 +234,7 @@ fn list_runs(root: &str) -> PyResult<String> {
         let status = sweep_core::status::status_of(&store, &manifest).map_err(to_py_err)?;
         out.push(serde_json::json!({"manifest": manifest, "status": status}));
     }
-    Ok(serde_json::Value::Array(out).to_string())
+    to_py(py, &out)
 }
 
 /// Requests cancellation of run `run_id` (seen by every process running it).
@@ -399,17 +408,17 @@ impl RunControl {
 }
 
 /// Computes the pending shards (or `shards`) of run `run_id` under the local `root` on
-/// `threads` threads, with the GIL released. Returns a JSON report.
+/// `threads` threads, with the GIL released. Returns a report.
 #[pyfunction]
 #[pyo3(signature = (root, run_id, threads, control, shards=None))]
-fn run_local(
-    py: Python<'_>,
+fn run_local<'py>(
+    py: Python<'py>,
     root: &str,
     run_id: &str,
     threads: usize,
     control: &RunControl,
     shards: Option<Vec<u64>>,
-) -> PyResult<String> {
+) -> PyResult<Bound<'py, PyAny>> {
     let store = LocalStore::new(root);
     let run = Run::open(&store, run_id, &registry()).map_err(to_py_err)?;
     let shards = match shards {
@@ -427,7 +436,7 @@ fn run_local(
             )
         })
         .map_err(to_py_err)?;
-    Ok(serde_json::to_string(&report).expect("report serializes"))
+    to_py(py, &report)
 }
 
 /// Registers (or replaces) a Python kernel: `params_json` and `metrics_json` are lists of
@@ -488,11 +497,10 @@ fn quiet_kernel_panics() {
 mod _native {
     #[pymodule_export]
     use super::{
-        RunControl, api_routes, check_spec, clear_cancel, cloud_defaults, create_run,
-        experiments_json, layout_templates, list_runs, manifest_key, new_run_id, open_run,
-        pending_shards, preview_points, register_python_experiment, request_cancel,
-        run_id_of_partition, run_keys, run_local, run_state, run_status, spec_schema_json,
-        table_prefix, time_rows,
+        RunControl, api_routes, check_spec, clear_cancel, cloud_defaults, create_run, experiments,
+        layout_templates, list_runs, manifest_key, new_run_id, open_run, pending_shards,
+        preview_points, register_python_experiment, request_cancel, run_id_of_partition, run_keys,
+        run_local, run_state, run_status, spec_schema_json, table_prefix, time_rows,
     };
 
     #[pymodule_init]

@@ -64,7 +64,11 @@ impl GlueCatalog {
         let location = descriptor["Location"]
             .as_str()
             .ok_or_else(|| format!("glue table {table} has no location"))?;
-        let location = format!("{}/run_id={run_id}/", location.trim_end_matches('/'));
+        let location = format!(
+            "{}/{}/",
+            location.trim_end_matches('/'),
+            sweep_core::layout::partition_name(run_id)
+        );
         descriptor["Location"] = json!(location);
         let answer = self.call(
             "BatchCreatePartition",

@@ -265,7 +265,7 @@ mod tests {
   <Name>bkt</Name>
   <Prefix>pre/runs/</Prefix>
   <ContinuationToken>1/abc</ContinuationToken>
-  <NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>
+  <NextContinuationToken>next/page=token+2</NextContinuationToken>
   <KeyCount>3</KeyCount>
   <MaxKeys>3</MaxKeys>
   <IsTruncated>true</IsTruncated>
@@ -294,7 +294,7 @@ mod tests {
         assert!(page.is_truncated);
         assert_eq!(
             page.next_continuation_token.as_deref(),
-            Some("1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=")
+            Some("next/page=token+2")
         );
     }
 
