@@ -12,6 +12,7 @@ step() { printf '\n== %s\n' "$*"; }
 step "python environment"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.lock
+.venv/bin/python -m pip install --quiet --disable-pip-version-check maturin==1.16.0
 .venv/bin/python -m pip install --quiet --disable-pip-version-check \
   -r requirements/bench.lock -c requirements/dev.lock
 
