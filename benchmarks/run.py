@@ -25,7 +25,7 @@ from typing import Any
 
 # Importing the package sets up sys.path, PYTHONPATH, PATH and the BLAS thread counts
 # before NumPy and sweep_magic load.
-from bench import BENCH_DIR, cloud, efficiency, kernels, memory, overhead, peers
+from bench import BENCH_DIR, cloud, efficiency, kernels, memory, overhead, own_kernels, peers
 from bench.common import FULL, QUICK, Sizes, log, machine
 from bench.report import plots, report
 
@@ -38,6 +38,7 @@ SECTIONS: dict[str, Callable[[Sizes, Path, dict[str, Any]], dict[str, Any]]] = {
     "peers": lambda sz, tmp, res: peers.run(sz, res["efficiency"], tmp),
     "cloud": lambda sz, tmp, res: cloud.run(sz, tmp),
     "memory": lambda sz, tmp, res: memory.run(sz),
+    "own_kernels": lambda sz, tmp, res: own_kernels.run(sz, tmp),
 }
 NEEDS = {"peers": "efficiency"}
 

@@ -26,6 +26,7 @@ from .experiments import Experiment, MetricInfo, ParamInfo, experiments, get_exp
 from .kernels import experiment, param
 from .query import query
 from .run import Run, RunStatus, open_run, resume, run, runs
+from .rust_kernels import KernelBuildError, load_kernel
 from .spec import Spec
 
 try:
@@ -40,6 +41,7 @@ __all__ = [
     "CorruptRunError",
     "Estimate",
     "Experiment",
+    "KernelBuildError",
     "LocalAssumptions",
     "MetricInfo",
     "ParamInfo",
@@ -60,6 +62,7 @@ __all__ = [
     "experiments",
     "get_experiment",
     "load_config",
+    "load_kernel",
     "open_run",
     "param",
     "query",

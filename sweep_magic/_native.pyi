@@ -3,7 +3,14 @@
 from collections.abc import Callable
 from typing import Any, final
 
-from sweep_magic._types import Manifest, RunEntry, RunReport, RunStatusDict, SpecCheck
+from sweep_magic._types import (
+    ExperimentEntry,
+    Manifest,
+    RunEntry,
+    RunReport,
+    RunStatusDict,
+    SpecCheck,
+)
 
 __all__ = [
     "ENGINE_VERSION",
@@ -14,8 +21,11 @@ __all__ = [
     "cloud_defaults",
     "create_run",
     "experiments",
+    "kernel_library",
     "layout_templates",
     "list_runs",
+    "load_kernel",
+    "load_kernel_bytes",
     "manifest_key",
     "new_run_id",
     "open_run",
@@ -35,7 +45,10 @@ __all__ = [
 
 ENGINE_VERSION: str
 
-def experiments() -> list[dict[str, Any]]: ...
+def experiments() -> list[ExperimentEntry]: ...
+def load_kernel(path: str) -> ExperimentEntry: ...
+def load_kernel_bytes(data: bytes, origin: str, sha256: str | None = None) -> ExperimentEntry: ...
+def kernel_library(name: str) -> tuple[str, str] | None: ...
 def cloud_defaults() -> dict[str, int]: ...
 def api_routes() -> list[tuple[str, str]]: ...
 def run_state(

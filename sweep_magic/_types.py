@@ -3,9 +3,21 @@ engine's serde types field for field; ``sweep_magic/_native.pyi`` annotates with
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
-__all__ = ["Column", "Manifest", "Plan", "RunEntry", "RunReport", "RunStatusDict", "SpecCheck"]
+__all__ = [
+    "Column",
+    "ExperimentEntry",
+    "KernelBuild",
+    "Manifest",
+    "MetricEntry",
+    "ParamEntry",
+    "Plan",
+    "RunEntry",
+    "RunReport",
+    "RunStatusDict",
+    "SpecCheck",
+]
 
 
 class Plan(TypedDict):
@@ -33,6 +45,13 @@ class Tables(TypedDict):
     failures: list[Column]
 
 
+class KernelBuild(TypedDict):
+    """The library a run of a Rust kernel loaded at run time computes with."""
+
+    sha256: str
+    origin: str
+
+
 class Manifest(TypedDict):
     """``runs/<run_id>/manifest.json``."""
 
@@ -46,6 +65,8 @@ class Manifest(TypedDict):
     plan: Plan
     tables: Tables
     engine_version: str
+    #: Only for experiments loaded at run time (sweep_magic.load_kernel).
+    kernel: NotRequired[KernelBuild]
 
 
 class RunStatusDict(TypedDict):
@@ -84,3 +105,43 @@ class SpecCheck(TypedDict):
     spec: dict[str, Any]
     hash: str
     plan: Plan
+
+
+class ParamEntry(TypedDict):
+    """A declared parameter, as the registry lists it."""
+
+    name: str
+    type: str
+    required: bool
+    default: Any
+    min: float | None
+    min_exclusive: bool
+    max: float | None
+    max_exclusive: bool
+    bounds: str | None
+    choices: list[str]
+    unit: str
+    description: str
+
+
+class MetricEntry(TypedDict):
+    """A declared metric, as the registry lists it."""
+
+    name: str
+    type: str
+    unit: str
+    description: str
+
+
+class ExperimentEntry(TypedDict):
+    """One experiment of the registry: declarations, table schemas, and where it comes from
+    (``origin``: ``built-in``, ``python``, or a loaded library's origin; ``sha256``: the
+    loaded library's hash, None otherwise)."""
+
+    name: str
+    description: str
+    origin: str
+    sha256: str | None
+    params: list[ParamEntry]
+    metrics: list[MetricEntry]
+    tables: Tables

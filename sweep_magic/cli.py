@@ -19,34 +19,41 @@ from .errors import (
 )
 from .estimate import add_cli_parser as _add_estimate_parser
 from .estimate import cli_main as _estimate_main
-from .experiments import experiments
+from .experiments import Experiment, experiments
 from .run import Run, RunStatus, open_run, resume, run, runs
 from .spec import Spec
 
 __all__ = ["main"]
 
 
+def _experiment_dict(e: Experiment) -> dict[str, object]:
+    return {
+        "name": e.name,
+        "description": e.description,
+        "origin": e.origin,
+        "sha256": e.sha256,
+        "params": [vars(p) | {"choices": list(p.choices)} for p in e.params],
+        "metrics": [vars(m) for m in e.metrics],
+    }
+
+
+def _print_experiment(e: Experiment) -> None:
+    print(f"{e.name}: {e.description}")
+    print(f"  origin: {e.origin}" + (f", sha256 {e.sha256[:12]}" if e.sha256 else ""))
+    for p in e.params:
+        default = "required" if p.required else f"default {json.dumps(p.default)}"
+        allowed = p.bounds or (", ".join(p.choices) if p.choices else "")
+        print(f"  {p.name:<14} {p.type:<6} {default:<18} {allowed:<22} {p.description}")
+    print("  metrics: " + ", ".join(f"{m.name} ({m.type})" for m in e.metrics))
+
+
 def _print_experiments(as_json: bool) -> None:
     exps = experiments()
     if as_json:
-        payload = [
-            {
-                "name": e.name,
-                "description": e.description,
-                "params": [vars(p) | {"choices": list(p.choices)} for p in e.params],
-                "metrics": [vars(m) for m in e.metrics],
-            }
-            for e in exps
-        ]
-        print(json.dumps(payload, indent=2))
+        print(json.dumps([_experiment_dict(e) for e in exps], indent=2))
         return
     for e in exps:
-        print(f"{e.name}: {e.description}")
-        for p in e.params:
-            default = "required" if p.required else f"default {json.dumps(p.default)}"
-            allowed = p.bounds or (", ".join(p.choices) if p.choices else "")
-            print(f"  {p.name:<14} {p.type:<6} {default:<18} {allowed:<22} {p.description}")
-        print("  metrics: " + ", ".join(f"{m.name} ({m.type})" for m in e.metrics))
+        _print_experiment(e)
         print()
 
 
@@ -219,6 +226,45 @@ def _validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kernel(args: argparse.Namespace) -> int:
+    from . import rust_kernels
+
+    if args.action == "new":
+        crate = rust_kernels.new_kernel(args.name, args.dir)
+        print(f"created kernel crate {crate}")
+        print(f"  test:  cd {crate} && cargo test")
+        print(f"  build: sweep kernel build {crate}")
+        print(f"  run:   sweep run {crate / 'spec.yaml'} --kernel {crate}")
+        return 0
+    build = rust_kernels.build_kernel(args.crate, lambda_build=args.lambda_build, capture=False)
+    experiment = rust_kernels.load_library(
+        build.host.path, origin=str(build.crate), sha256=build.host.sha256
+    )
+    libraries = [
+        {"platform": lib.platform, "path": str(lib.path), "sha256": lib.sha256, "glibc": lib.glibc}
+        for lib in build.libraries
+    ]
+    if args.json:
+        payload = {
+            "name": experiment.name,
+            "crate": str(build.crate),
+            "package": build.package,
+            "seconds": round(build.seconds, 3),
+            "libraries": libraries,
+            "experiment": _experiment_dict(experiment),
+        }
+        print(json.dumps(payload))
+        return 0
+    print(f"built kernel {experiment.name} from {build.crate} in {build.seconds:.1f} s")
+    for lib in libraries:
+        glibc = f" (needs glibc {lib['glibc']})" if lib["glibc"] else ""
+        print(f"  {lib['platform']:<7} {lib['path']}{glibc}")
+        print(f"          sha256 {lib['sha256']}")
+    print()
+    _print_experiment(experiment)
+    return 0
+
+
 def _local_cloud(args: argparse.Namespace) -> int:
     from .local_cloud import LocalCloud
 
@@ -257,20 +303,36 @@ def _parser() -> argparse.ArgumentParser:
     execute.add_argument(
         "--address", default=None, help="Ray cluster address (default: RAY_ADDRESS or local)"
     )
+    kernels = argparse.ArgumentParser(add_help=False)
+    kernels.add_argument(
+        "--kernel",
+        dest="kernels",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="load a Rust kernel first: a crate folder (built) or a library file; repeatable "
+        "(also SWEEP_KERNELS=path:path)",
+    )
 
     parser = argparse.ArgumentParser(prog="sweep", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser(
-        "experiments", parents=[as_json], help="list experiments, their parameters and metrics"
+        "experiments",
+        parents=[kernels, as_json],
+        help="list experiments, their parameters and metrics",
     )
     sub.add_parser("schema", help="print the JSON Schema of a spec")
 
-    p = sub.add_parser("validate", parents=[as_json], help="check a spec file without running it")
+    p = sub.add_parser(
+        "validate", parents=[kernels, as_json], help="check a spec file without running it"
+    )
     p.add_argument("spec", help="spec file (.yaml, .json or .toml)")
 
     p = sub.add_parser(
-        "run", parents=[root, execute, cloud, as_json], help="run a sweep and wait for it"
+        "run",
+        parents=[root, execute, cloud, kernels, as_json],
+        help="run a sweep and wait for it",
     )
     p.add_argument("spec", help="spec file (.yaml, .json or .toml)")
     p.add_argument("--rows", type=int, default=10, help="result rows to print (default 10)")
@@ -282,7 +344,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "resume",
-        parents=[root, execute, cloud, as_json],
+        parents=[root, execute, cloud, kernels, as_json],
         help="compute the shards of a run that have no marker",
     )
     p.add_argument("run_id")
@@ -300,6 +362,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("run_id")
     _add_estimate_parser(sub)
 
+    p = sub.add_parser("kernel", help="write and build kernels in Rust")
+    actions = p.add_subparsers(dest="action", required=True)
+    k = actions.add_parser("new", help="scaffold a kernel crate DIR/NAME")
+    k.add_argument("name", help="kernel (and crate) name, snake_case")
+    k.add_argument("--dir", default=".", help="folder to create it in (default: .)")
+    k = actions.add_parser(
+        "build",
+        parents=[as_json],
+        help="build a kernel crate; print its library's path, sha256 and declarations",
+    )
+    k.add_argument("crate", help="the crate folder")
+    k.add_argument(
+        "--lambda",
+        dest="lambda_build",
+        action="store_true",
+        help="also build a Lambda-compatible library (x86_64, glibc <= 2.34; needs cargo-lambda)",
+    )
+
     p = sub.add_parser(
         "local-cloud",
         help="run the cloud path here: S3 server + both Lambdas under cargo lambda watch",
@@ -313,6 +393,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sweep`` command."""
     args = _parser().parse_args(argv)
     try:
+        if getattr(args, "kernels", None) is not None:
+            from .rust_kernels import load_env_kernels, load_kernels
+
+            # SWEEP_KERNELS first, so a --kernel of the same name is the one that stays.
+            load_env_kernels()
+            load_kernels(args.kernels)
         if args.command == "experiments":
             _print_experiments(args.json)
             return 0
@@ -331,6 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "query": _query,
             "estimate": _estimate_main,
             "local-cloud": _local_cloud,
+            "kernel": _kernel,
         }
         return commands[args.command](args)
     except SweepError as exc:

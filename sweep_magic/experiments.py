@@ -12,6 +12,7 @@ from functools import cache
 from typing import Any
 
 from . import _native
+from ._types import ExperimentEntry
 
 __all__ = ["Experiment", "MetricInfo", "ParamInfo", "experiments", "get_experiment"]
 
@@ -51,6 +52,12 @@ class Experiment:
     #: Column (name, Athena type) pairs of its ``results`` and ``failures`` tables, from the
     #: engine, without ``run_id``.
     tables: dict[str, tuple[tuple[str, str], ...]]
+    #: Where the kernel comes from: ``built-in``, ``python``, or the crate folder or library
+    #: file a Rust kernel was loaded from (:func:`sweep_magic.load_kernel`).
+    origin: str = "built-in"
+    #: SHA-256 of a loaded Rust kernel's library (recorded in the manifest of each of its
+    #: runs); None for built-in and Python kernels.
+    sha256: str | None = None
 
 
 #: Deprecated names of :class:`ParamInfo` and :class:`MetricInfo`, kept only for modules
@@ -60,31 +67,37 @@ Param = ParamInfo
 Metric = MetricInfo
 
 
+def experiment_from_entry(e: ExperimentEntry) -> Experiment:
+    """An :class:`Experiment` from one entry of the engine's registry listing."""
+    params = tuple(
+        ParamInfo(
+            name=p["name"],
+            type=p["type"],
+            required=p["required"],
+            default=p["default"],
+            bounds=p["bounds"],
+            choices=tuple(p["choices"]),
+            unit=p["unit"],
+            description=p["description"],
+        )
+        for p in e["params"]
+    )
+    metrics = tuple(
+        MetricInfo(m["name"], m["type"], m["unit"], m["description"]) for m in e["metrics"]
+    )
+    tables = {
+        kind: tuple((c["name"], c["type"]) for c in e["tables"][kind])
+        for kind in ("results", "failures")
+    }
+    return Experiment(
+        e["name"], e["description"], params, metrics, tables, e["origin"], e["sha256"]
+    )
+
+
 @cache
 def _registry() -> tuple[Experiment, ...]:
-    out = []
-    for e in _native.experiments():
-        params = tuple(
-            ParamInfo(
-                name=p["name"],
-                type=p["type"],
-                required=p["required"],
-                default=p["default"],
-                bounds=p["bounds"],
-                choices=tuple(p["choices"]),
-                unit=p["unit"],
-                description=p["description"],
-            )
-            for p in e["params"]
-        )
-        metrics = tuple(
-            MetricInfo(m["name"], m["type"], m["unit"], m["description"]) for m in e["metrics"]
-        )
-        tables = {
-            kind: tuple((c["name"], c["type"]) for c in cols) for kind, cols in e["tables"].items()
-        }
-        out.append(Experiment(e["name"], e["description"], params, metrics, tables))
-    return tuple(out)
+    # Cleared whenever a kernel is registered (sweep_magic.kernels, sweep_magic.rust_kernels).
+    return tuple(experiment_from_entry(e) for e in _native.experiments())
 
 
 def experiments() -> list[Experiment]:

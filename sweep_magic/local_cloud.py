@@ -137,6 +137,8 @@ class LocalCloud:
             "AWS_ENDPOINT_URL_S3": self.s3_url,
             "AWS_ENDPOINT_URL_LAMBDA": self.lambda_url,
             "AWS_ENDPOINT_URL_GLUE": self.s3_url,
+            # Where the Lambdas keep kernel libraries they download (/tmp in AWS).
+            "SWEEP_KERNEL_CACHE": str(self.workdir / "lambda-kernels"),
             "AWS_ACCESS_KEY_ID": ACCESS_KEY,
             "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
             "AWS_REGION": REGION,

@@ -12,6 +12,7 @@ A thin layer over the Python API. Subcommands::
     %sweep config                          effective configuration and where each value came from
     %sweep editor EXPERIMENT               a widget form that builds and runs a spec
     %sweep estimate -f SPEC / %%sweep estimate   predicted time and cost: local, ray, Lambda
+    %%sweep kernel NAME                    the cell body is a Rust kernel: built, loaded as NAME
 
 ``--cloud`` sends ``run`` to the cloud backend (``SWEEP_API_URL``), makes ``status``, ``cancel``
 and ``resume`` address cloud runs, and runs ``query`` on Athena (or on DuckDB over the S3
@@ -56,6 +57,7 @@ SUBCOMMANDS = (
     "config",
     "editor",
     "estimate",
+    "kernel",
 )
 
 
@@ -140,7 +142,7 @@ class SweepMagics(Magics):
         "target",
         nargs="?",
         default=None,
-        help="RUN id (status, cancel, resume) or EXPERIMENT (editor)",
+        help="RUN id (status, cancel, resume), EXPERIMENT (editor) or NAME (kernel)",
     )
     @argument("-f", "--file", default=None, help="run: read the spec from this file")
     @argument("--backend", default=None, help="run/resume: local, ray or cloud")
@@ -164,6 +166,7 @@ class SweepMagics(Magics):
             %sweep config / %sweep editor gbm_option
             %sweep estimate -f spec.yaml  (predicted wall time and cost, local / ray / Lambda)
             %%sweep run --cloud           (the cloud backend; status/cancel/resume/query --cloud)
+            %%sweep kernel NAME           (the cell is a Rust kernel: params, metrics, run)
         """
         head, _, rest = line.strip().partition(" ")
         if head == "estimate":
@@ -311,6 +314,21 @@ class SweepMagics(Magics):
         from .editor import editor
 
         return editor(opts.target, root=opts.root, on_run=self._remember)
+
+    def _cmd_kernel(self, opts: argparse.Namespace, cell: str | None) -> Any:
+        if not opts.target:
+            raise UsageError("%%sweep kernel: give the kernel's NAME: %%sweep kernel NAME")
+        if cell is None:
+            raise UsageError(
+                "%%sweep kernel is a cell magic: write the kernel's Rust items in the cell"
+            )
+        from .kernel_cells import compile_cell
+
+        kernel = compile_cell(opts.target, cell)
+        if kernel.warnings:
+            print(kernel.warnings)
+        print(kernel.summary())
+        return None
 
     def _remember(self, handle: Run) -> None:
         self.last_run = handle

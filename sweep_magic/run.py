@@ -13,6 +13,7 @@ from . import _native
 from .backends import BackendOptions, get_backend
 from .config import load_config
 from .handle import Run, RunStatus
+from .rust_kernels import load_env_kernels
 from .spec import Spec
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ def resume(
     Withdraws any cancel request first. Because every row is a function of the spec alone,
     the finished run is identical to one that was never interrupted.
     """
+    load_env_kernels()  # a run of a Rust kernel needs its library registered to resume
     config = load_config()
     chosen = get_backend(backend or config.backend, BackendOptions(threads, address))
     return chosen.resume(run_id, root)

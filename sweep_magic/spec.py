@@ -19,6 +19,7 @@ from . import _native
 from ._types import Plan
 from .config import load_config
 from .errors import SpecError
+from .rust_kernels import load_env_kernels
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -114,6 +115,7 @@ class Spec:
         self._init(text, "json", max_rows)
 
     def _init(self, text: str, fmt: str, max_rows: int | None) -> None:
+        load_env_kernels()  # SWEEP_KERNELS: Rust kernels to register before validating
         config = load_config()
         limit = max_rows if max_rows is not None else config.max_points
         raw = _native.check_spec(text, fmt, limit, config.max_spec_bytes)

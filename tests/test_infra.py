@@ -105,12 +105,29 @@ def expand(text: str, depth: int = 0) -> str:
     return re.sub(r"\$\{local\.([a-z_]+)\}", local, text)
 
 
-def policy(name: str) -> list[Statement]:
-    """The statements of data.aws_iam_policy_document.<name>, resources and conditions expanded."""
+# The only condition a `dynamic "statement"` block of a policy document may be rendered on.
+KERNEL_UPLOADS_FOR_EACH = "${var.allow_kernel_uploads ? [1] : []}"
+
+
+def raw_statements(document: dict[str, Any], allow_kernel_uploads: bool) -> list[Statement]:
+    """The static statements of a document, then its dynamic ones that the setting renders."""
+    raws = list(document.get("statement", []))
+    for dynamic in document.get("dynamic", []):
+        for label, body in dynamic.items():
+            assert label == "statement", f"dynamic {label!r} in a policy document"
+            assert body["for_each"] == KERNEL_UPLOADS_FOR_EACH, body["for_each"]
+            if allow_kernel_uploads:
+                raws.extend(body["content"])
+    return raws
+
+
+def policy(name: str, allow_kernel_uploads: bool = True) -> list[Statement]:
+    """The statements of data.aws_iam_policy_document.<name>, resources and conditions expanded,
+    as rendered with var.allow_kernel_uploads (default: the variable's default, true)."""
     docs = typed("data", "aws_iam_policy_document")
     assert name in docs, f"no aws_iam_policy_document {name!r}"
     statements = []
-    for raw in docs[name]["statement"]:
+    for raw in raw_statements(docs[name], allow_kernel_uploads):
         statement = dict(raw)
         statement.setdefault("effect", "Allow")
         resources_field = statement.get("resources", [])
@@ -186,8 +203,10 @@ def check_object_access(statements: list[Statement], rules: dict[str, set[str]])
                 assert resource in rules[action], f"{s.get('sid')}: {action} on {resource}"
 
 
+KERNELS = f"{OBJECTS}kernels/*"
 WORKER_OBJECT_RULES = {
     "s3:GetObject": {
+        KERNELS,
         f"{OBJECTS}runs/*/manifest.json",
         f"{OBJECTS}runs/*/cancel",
         f"{OBJECTS}runs/*/shards/*",
@@ -200,9 +219,23 @@ WORKER_OBJECT_RULES = {
     },
 }
 ORCHESTRATOR_OBJECT_RULES = {
-    "s3:GetObject": {f"{OBJECTS}runs/*"},
+    "s3:GetObject": {f"{OBJECTS}runs/*", KERNELS},
     "s3:PutObject": {f"{OBJECTS}runs/*"},
     "s3:DeleteObject": {f"{OBJECTS}runs/*/cancel"},
+}
+# Every table of the module's Glue database (those the orchestrator creates for uploaded kernels
+# included): this catalog, this database, nothing else.
+DATABASE_TABLES = (
+    "arn:${data.aws_partition.current.partition}:glue:${data.aws_region.current.id}:"
+    "${data.aws_caller_identity.current.account_id}:table/${aws_glue_catalog_database.sweep.name}/*"
+)
+GLUE_READ_ACTIONS = {
+    "glue:GetDatabase",
+    "glue:GetTable",
+    "glue:GetTables",
+    "glue:GetPartition",
+    "glue:GetPartitions",
+    "glue:BatchGetPartition",
 }
 
 
@@ -274,6 +307,7 @@ def test_knobs_are_variables() -> None:
         "api_throttling_burst_limit",
         "api_throttling_rate_limit",
         "glue_database_name",
+        "allow_kernel_uploads",
     } <= variables
     example_vars = {
         name for block in blocks("variable", parse_dir(EXAMPLES / "basic")) for name in block
@@ -415,6 +449,7 @@ def test_orchestrator_invokes_only_worker_and_itself_and_touches_only_runs() -> 
     glue = [s for s in allows(statements) if any(a.startswith("glue:") for a in s["actions"])]
     assert {a for s in glue for a in s["actions"]} == {
         "glue:GetTable",
+        "glue:CreateTable",
         "glue:BatchCreatePartition",
         "glue:CreatePartition",
     }
@@ -423,6 +458,7 @@ def test_orchestrator_invokes_only_worker_and_itself_and_touches_only_runs() -> 
             expand("${local.glue_catalog_arn}"),
             "${aws_glue_catalog_database.sweep.arn}",
             "${local.glue_table_arns}",
+            DATABASE_TABLES,
         }
     assert LOCALS["glue_table_arns"] == "${[for table in aws_glue_catalog_table.sweep : table.arn]}"
     assert {a.split(":")[0] for a in actions_of(statements)} == {
@@ -459,7 +495,7 @@ def test_analyst_policy() -> None:
                 f"{OBJECTS}athena-results/*",
                 f"{OBJECTS}runs/*/manifest.json",
             },
-            "s3:PutObject": {f"{OBJECTS}athena-results/*"},
+            "s3:PutObject": {f"{OBJECTS}athena-results/*", KERNELS},
             "s3:AbortMultipartUpload": {f"{OBJECTS}athena-results/*"},
             "s3:ListMultipartUploadParts": {f"{OBJECTS}athena-results/*"},
         },
@@ -483,6 +519,141 @@ def test_analyst_policy() -> None:
         assert all(re.fullmatch(r"glue:(Get|BatchGet)[A-Za-z]+", a) for a in s["actions"]), s
     outputs = {name for block in blocks("output") for name in block}
     assert {"analyst_policy_json", "analyst_policy_arn"} <= outputs
+
+
+# ---------------------------------------------------------------- uploaded kernels
+
+
+def grants(statements: list[Statement]) -> set[tuple[str, str]]:
+    """(action, resource) pairs of the Allow statements."""
+    return {(a, r) for s in allows(statements) for a in s["actions"] for r in s["resources"]}
+
+
+def kernel_grants(statements: list[Statement]) -> set[tuple[str, str]]:
+    return {(a, r) for a, r in grants(statements) if "kernels/" in r}
+
+
+def test_kernel_uploads_variable_defaults_to_true_and_states_the_trust() -> None:
+    variables = {name: body for block in blocks("variable") for name, body in block.items()}
+    variable = variables["allow_kernel_uploads"]
+    assert variable["type"] == "bool"
+    assert variable["default"] is True
+    description = variable["description"]
+    for needle in ("kernels/", "native code", "worker", "orchestrator", "refuses"):
+        assert needle in description, needle
+
+
+def test_orchestrator_is_told_whether_kernel_uploads_are_allowed() -> None:
+    functions = resources("aws_lambda_function")
+    env = first(functions["orchestrator"], "environment")["variables"]
+    assert env["SWEEP_KERNEL_UPLOADS"] == '${var.allow_kernel_uploads ? "1" : "0"}'
+    assert "SWEEP_KERNEL_UPLOADS" not in first(functions["worker"], "environment")["variables"]
+
+
+def test_example_passes_kernel_uploads_through() -> None:
+    example = parse_dir(EXAMPLES / "basic")
+    (module,) = [m for block in blocks("module", example) for m in block.values()]
+    assert module["allow_kernel_uploads"] == "${var.allow_kernel_uploads}"
+    variables = {
+        name: body for block in blocks("variable", example) for name, body in block.items()
+    }
+    assert variables["allow_kernel_uploads"]["type"] == "bool"
+    assert variables["allow_kernel_uploads"]["default"] is True
+
+
+def test_only_kernel_upload_statements_are_conditional() -> None:
+    """The dynamic statements are exactly the kernel-upload grants, each rendered only when
+    allow_kernel_uploads is true (raw_statements rejects any other for_each)."""
+    docs = typed("data", "aws_iam_policy_document")
+    conditional = {
+        name: sorted(
+            content["sid"]
+            for dynamic in document.get("dynamic", [])
+            for content in dynamic["statement"]["content"]
+        )
+        for name, document in docs.items()
+    }
+    assert conditional == {
+        "lambda_trust": [],
+        "orchestrator": ["CreateKernelTables"],
+        "worker": [],
+        "analyst": ["ReadKernelTables", "UploadKernels"],
+        "bucket": [],
+    }
+    for name, sids in conditional.items():
+        rendered_off = {s.get("sid") for s in policy(name, allow_kernel_uploads=False)}
+        rendered_on = {s.get("sid") for s in policy(name)}
+        assert rendered_on - rendered_off == set(sids), name
+
+
+def test_analyst_may_put_kernels_and_nothing_else_new() -> None:
+    enabled = policy("analyst")
+    disabled = policy("analyst", allow_kernel_uploads=False)
+    # Upload only: no read, list, delete or multipart calls on kernels/.
+    assert kernel_grants(enabled) == {("s3:PutObject", KERNELS)}
+    added = grants(enabled) - grants(disabled)
+    assert {(a, r) for a, r in added if a.startswith("s3:")} == {("s3:PutObject", KERNELS)}
+    # Queries over an uploaded kernel's tables: Glue reads of this database's tables, no more.
+    assert {(a, r) for a, r in added if not a.startswith("s3:")} == {
+        (a, DATABASE_TABLES) for a in GLUE_READ_ACTIONS
+    }
+    # The only object writes: Athena's query output and the kernel upload.
+    writes = {
+        r
+        for a, r in grants(enabled)
+        if a.startswith("s3:") and not a.startswith(("s3:Get", "s3:List"))
+    }
+    assert writes == {f"{OBJECTS}athena-results/*", KERNELS}
+    for statements in (enabled, disabled):
+        check_no_wildcard_actions(statements)
+        check_star_resources(statements)
+    assert not kernel_grants(disabled)
+    assert not any(r == DATABASE_TABLES for _, r in grants(disabled))
+
+
+def test_orchestrator_creates_tables_only_in_its_database_and_only_with_uploads() -> None:
+    assert expand("${local.glue_database_tables_arn}") == DATABASE_TABLES
+    enabled = policy("orchestrator")
+    (create,) = [s for s in allows(enabled) if "glue:CreateTable" in s["actions"]]
+    assert set(create["resources"]) == {
+        expand("${local.glue_catalog_arn}"),
+        "${aws_glue_catalog_database.sweep.arn}",
+        DATABASE_TABLES,
+    }
+    # Tables are created and their partitions registered; never updated or deleted.
+    assert set(create["actions"]) == {
+        "glue:GetTable",
+        "glue:CreateTable",
+        "glue:BatchCreatePartition",
+        "glue:CreatePartition",
+    }
+    for action, _ in grants(enabled):
+        assert not re.match(r"glue:(Update|Delete|BatchDelete)", action), action
+    disabled = policy("orchestrator", allow_kernel_uploads=False)
+    assert not any(a == "glue:CreateTable" for a, _ in grants(disabled))
+    assert not any(r == DATABASE_TABLES for _, r in grants(disabled))
+    check_object_access(disabled, ORCHESTRATOR_OBJECT_RULES)
+
+
+@pytest.mark.parametrize("allow", [True, False], ids=["uploads", "no-uploads"])
+@pytest.mark.parametrize("name", ["orchestrator", "worker"])
+def test_functions_only_read_kernels(name: str, allow: bool) -> None:
+    # Read even with uploads off: runs accepted before the switch can still be resumed.
+    assert kernel_grants(policy(name, allow_kernel_uploads=allow)) == {("s3:GetObject", KERNELS)}
+
+
+def test_kernel_keys_follow_the_engines_layout() -> None:
+    """The engine's layout names kernels/<sha256>.so (engine/core/src/layout.rs), and the grants
+    above cover exactly such keys."""
+    from sweep_magic import _native
+
+    templates = _native.layout_templates()
+    assert templates.get("kernel") == "kernels/{sha256}.so", (
+        "engine/core/src/layout.rs TEMPLATES lacks kernel => kernels/{sha256}.so"
+    )
+    key = OBJECTS + templates["kernel"].replace("{sha256}", "0" * 64)
+    assert fnmatch.fnmatch(key, KERNELS)
+    assert not fnmatch.fnmatch(f"{OBJECTS}runs/x1/manifest.json", KERNELS)
 
 
 # The checkers reject what they should: each mutation breaks one rule of the worker's policy.
@@ -572,6 +743,7 @@ def test_functions_are_wired_as_the_application_expects() -> None:
         "SWEEP_DISPATCH_CONCURRENCY",
         "SWEEP_SHARDS_PER_INVOKE",
         "SWEEP_MAX_POINTS",
+        "SWEEP_KERNEL_UPLOADS",
         "RUST_LOG",
     }
     assert env["worker"] == {"SWEEP_BUCKET", "SWEEP_PREFIX", "RUST_LOG"}
@@ -754,7 +926,8 @@ def test_iam_object_prefixes_follow_the_engines_layout() -> None:
     from sweep_magic import _native
 
     templates = {
-        name: re.sub(r"\{[a-z_]+\}", "x1", t) for name, t in _native.layout_templates().items()
+        name: re.sub(r"\{[a-z_][a-z0-9_]*\}", "x1", t)
+        for name, t in _native.layout_templates().items()
     }
     patterns = {p for p in _iam_object_patterns() if not p.startswith("athena-results/")}
     assert patterns

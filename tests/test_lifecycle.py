@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -144,3 +145,37 @@ def test_cli_lifecycle_commands(
         assert out.returncode == 2
         assert out.stderr.startswith("error: "), out.stderr
         assert out.stderr.count("\n") == 1, out.stderr
+
+
+EXITS_MID_RUN = """
+import sys
+import sweep_magic as sm
+micros = int(sys.argv[1])
+sm.run({"experiment": "diag_sleep", "shard_size": 10,
+        "params": {"micros": {"range": [micros, micros + 200, 1]}}}, root=sys.argv[2])
+raise SystemExit(7)
+"""
+
+
+@pytest.mark.parametrize("micros", [50, 100, 200, 500, 1000, 3000])
+def test_a_script_that_exits_mid_run_stops_it_cleanly(
+    root: Path, tmp_path: Path, sweep_cmd: list[str], micros: int
+) -> None:
+    """A script ending while its run computes (here: 200 points of 10 µs to 0.6 s in all,
+    some finishing just as the interpreter shuts down) exits with its own status, not an
+    abort, and leaves a run that `sweep resume` completes."""
+    script = tmp_path / "exits.py"
+    script.write_text(EXITS_MID_RUN)
+    done = subprocess.run(
+        [os.environ.get("PYTHON", sys.executable), str(script), str(micros), str(root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 7, done.stderr
+    assert "FATAL" not in done.stderr
+    assert "Aborted" not in done.stderr
+    (run_dir,) = (root / "runs").iterdir()
+    subprocess.run([*sweep_cmd, "resume", run_dir.name, "--root", str(root)], check=True)
+    assert sm.open_run(run_dir.name, root=root).status().shards_done == 20

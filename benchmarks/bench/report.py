@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import cloud, efficiency, kernels, memory, overhead, peers
+from . import cloud, efficiency, kernels, memory, overhead, own_kernels, peers
 from .common import Target
 
 # Report order; each module has section(result) -> (lines, targets), most have plot().
@@ -16,6 +16,7 @@ MODULES = {
     "peers": peers,
     "cloud": cloud,
     "memory": memory,
+    "own_kernels": own_kernels,
 }
 
 

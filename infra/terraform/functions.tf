@@ -58,6 +58,7 @@ resource "aws_lambda_function" "orchestrator" {
       SWEEP_DISPATCH_CONCURRENCY = tostring(var.dispatch_concurrency)
       SWEEP_SHARDS_PER_INVOKE    = tostring(var.shards_per_invoke)
       SWEEP_MAX_POINTS           = tostring(var.max_points)
+      SWEEP_KERNEL_UPLOADS       = var.allow_kernel_uploads ? "1" : "0"
       RUST_LOG                   = var.rust_log
     }
   }

@@ -6,11 +6,18 @@
 #   tables, API and workgroup; "*" appears only for X-Ray's PutTraceSegments and
 #   PutTelemetryRecords, which have no resource-level permissions at all;
 # - s3:ListBucket is always conditioned on s3:prefix.
+#
+# Uploaded kernels (var.allow_kernel_uploads): analysts put compiled kernels at
+# kernels/<sha256>.so; both functions read them (they check the sha256 before loading one), and
+# the orchestrator creates the Glue tables of a kernel's experiment on first use. Statements that
+# exist only while uploads are allowed are `dynamic "statement"` blocks on that variable.
 
 locals {
   glue_catalog_arn  = "arn:${local.partition}:glue:${local.region}:${local.account_id}:catalog"
   glue_database_arn = aws_glue_catalog_database.sweep.arn
   glue_table_arns   = [for table in aws_glue_catalog_table.sweep : table.arn]
+  # Every table of this database, those of uploaded kernels included (created by the orchestrator).
+  glue_database_tables_arn = "arn:${local.partition}:glue:${local.region}:${local.account_id}:table/${aws_glue_catalog_database.sweep.name}/*"
 }
 
 data "aws_iam_policy_document" "lambda_trust" {
@@ -46,6 +53,15 @@ data "aws_iam_policy_document" "orchestrator" {
     effect    = "Allow"
     actions   = ["s3:GetObject", "s3:PutObject"]
     resources = ["${local.objects_arn}runs/*"]
+  }
+
+  # Uploaded kernels, content-addressed (kernels/<sha256>.so): read, hashed, then loaded. Kept
+  # when uploads are switched off, so that runs already accepted can still be resumed.
+  statement {
+    sid       = "ReadKernels"
+    effect    = "Allow"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.objects_arn}kernels/*"]
   }
 
   # Resume clears a run's cancel flag; nothing else is ever deleted.
@@ -88,6 +104,24 @@ data "aws_iam_policy_document" "orchestrator" {
     effect    = "Allow"
     actions   = ["glue:GetTable", "glue:BatchCreatePartition", "glue:CreatePartition"]
     resources = concat([local.glue_catalog_arn, local.glue_database_arn], local.glue_table_arns)
+  }
+
+  # An uploaded kernel's experiment has no table of this module: the orchestrator creates
+  # results_<experiment> and failures_<experiment> in this database on first use, then registers
+  # run partitions in them. Tables only, of this database only; no update or delete.
+  dynamic "statement" {
+    for_each = var.allow_kernel_uploads ? [1] : []
+    content {
+      sid    = "CreateKernelTables"
+      effect = "Allow"
+      actions = [
+        "glue:GetTable",
+        "glue:CreateTable",
+        "glue:BatchCreatePartition",
+        "glue:CreatePartition",
+      ]
+      resources = [local.glue_catalog_arn, local.glue_database_arn, local.glue_database_tables_arn]
+    }
   }
 
   # The on-failure destination of its own asynchronous (self-)invocations.
@@ -140,6 +174,15 @@ data "aws_iam_policy_document" "worker" {
       "${local.objects_arn}runs/*/cancel",
       "${local.objects_arn}runs/*/shards/*",
     ]
+  }
+
+  # The uploaded kernel a run's manifest names (kernels/<sha256>.so), checked against its sha256
+  # before it is loaded.
+  statement {
+    sid       = "ReadKernels"
+    effect    = "Allow"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.objects_arn}kernels/*"]
   }
 
   # Parquet data first, then the shard's markers.
@@ -201,7 +244,8 @@ resource "aws_iam_role_policy" "worker" {
 
 # What a person running `%sweep run --cloud` and querying results needs: call the API, run
 # queries in this workgroup (Athena writes their output under athena-results/ with the caller's
-# credentials), read the catalog, and read result files directly (DuckDB/pyarrow).
+# credentials), read the catalog, and read result files directly (DuckDB/pyarrow); with
+# var.allow_kernel_uploads, also upload compiled kernels to kernels/.
 data "aws_iam_policy_document" "analyst" {
   statement {
     sid     = "CallSweepApi"
@@ -248,6 +292,25 @@ data "aws_iam_policy_document" "analyst" {
     )
   }
 
+  # The tables the orchestrator creates for uploaded kernels' experiments are not known here:
+  # read access to every table of this database (read only, as above).
+  dynamic "statement" {
+    for_each = var.allow_kernel_uploads ? [1] : []
+    content {
+      sid    = "ReadKernelTables"
+      effect = "Allow"
+      actions = [
+        "glue:GetDatabase",
+        "glue:GetTable",
+        "glue:GetTables",
+        "glue:GetPartition",
+        "glue:GetPartitions",
+        "glue:BatchGetPartition",
+      ]
+      resources = [local.glue_catalog_arn, local.glue_database_arn, local.glue_database_tables_arn]
+    }
+  }
+
   # The client reads a run's manifest (its plan and table columns) after the API has
   # confirmed the run exists, and its result files.
   statement {
@@ -288,6 +351,18 @@ data "aws_iam_policy_document" "analyst" {
       "s3:ListMultipartUploadParts",
     ]
     resources = ["${local.objects_arn}athena-results/*"]
+  }
+
+  # Bring your own kernel: the client puts the compiled library at kernels/<sha256>.so with the
+  # analyst's credentials. Put only: no read, list or delete of kernels/ (the functions read them).
+  dynamic "statement" {
+    for_each = var.allow_kernel_uploads ? [1] : []
+    content {
+      sid       = "UploadKernels"
+      effect    = "Allow"
+      actions   = ["s3:PutObject"]
+      resources = ["${local.objects_arn}kernels/*"]
+    }
   }
 
   statement {

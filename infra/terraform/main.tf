@@ -35,6 +35,7 @@ locals {
   #   redispatched/<shard>.json, cancel
   #   results/<experiment>/run_id=<run_id>/part-<shard>.parquet
   #   failures/<experiment>/run_id=<run_id>/part-<shard>.parquet
+  #   kernels/<sha256>.so   (uploaded kernels, content-addressed; var.allow_kernel_uploads)
   #   athena-results/   (Athena query output, expired by lifecycle)
   bucket_arn  = aws_s3_bucket.results.arn
   objects_arn = "${aws_s3_bucket.results.arn}/${var.key_prefix}"

@@ -41,7 +41,7 @@ output "client_env" {
 # ---------------------------------------------------------------- access
 
 output "analyst_policy_json" {
-  description = "IAM policy document for analysts: call the API, query in the workgroup, read the catalog and the results."
+  description = "IAM policy document for analysts: call the API, query in the workgroup, read the catalog and the results, and (allow_kernel_uploads) upload kernels."
   value       = data.aws_iam_policy_document.analyst.json
 }
 

@@ -1,15 +1,18 @@
 # The results bucket: manifests and markers under runs/, Parquet under results/ and failures/,
-# Athena query output under athena-results/ (all under var.key_prefix).
+# uploaded kernels under kernels/, Athena query output under athena-results/ (all under
+# var.key_prefix).
 
 resource "aws_s3_bucket" "results" {
   # Cross-region replication: not configured. Every result is a pure function of its run's spec
   # (docs/design.md, the determinism rule), so a lost run is recomputed from its manifest; a replica would
   # double the storage bill, the only cost of this stack at rest.
   #checkov:skip=CKV_AWS_144:Results are recomputable from the spec; replication would double the only standing cost (storage).
-  # Server access logging: not configured. Only the two function roles write here and each of
-  # their invocations is logged in CloudWatch; object-level audit, where wanted, belongs to
-  # CloudTrail data events (an account-wide decision), not to a second, itself unlogged, bucket.
-  #checkov:skip=CKV_AWS_18:Writers are the two function roles, logged in CloudWatch; use CloudTrail data events for object-level audit.
+  # Server access logging: not configured. The two function roles write here, each invocation
+  # logged in CloudWatch, and analysts write only athena-results/ and, with
+  # allow_kernel_uploads, kernels/; object-level audit (who uploaded which kernel), where wanted,
+  # belongs to CloudTrail data events (an account-wide decision), not to a second, itself
+  # unlogged, bucket.
+  #checkov:skip=CKV_AWS_18:Writers are the function roles and analysts (athena-results/, kernels/); use CloudTrail data events for object-level audit.
   # Event notifications: nothing consumes object events; progress is read from markers.
   #checkov:skip=CKV2_AWS_62:No consumer of object events exists; run progress is derived from the shard markers.
   bucket        = var.bucket_name

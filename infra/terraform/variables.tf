@@ -22,7 +22,7 @@ variable "bucket_name" {
 }
 
 variable "key_prefix" {
-  description = "Key prefix of everything sweep_magic writes in the bucket (runs/, results/, failures/, athena-results/). Empty, or ending with \"/\" (e.g. \"team-a/\")."
+  description = "Key prefix of everything sweep_magic writes in the bucket (runs/, results/, failures/, kernels/, athena-results/). Empty, or ending with \"/\" (e.g. \"team-a/\")."
   type        = string
   default     = ""
 
@@ -307,6 +307,14 @@ variable "athena_bytes_scanned_cutoff" {
 
 variable "create_analyst_policy" {
   description = "Create a managed IAM policy for analysts (call the API, query in the workgroup, read results). Its JSON document is an output either way."
+  type        = bool
+  default     = true
+}
+
+# ---------------------------------------------------------------- uploaded kernels
+
+variable "allow_kernel_uploads" {
+  description = "Let analysts run their own compiled Rust kernels in the cloud: the analyst policy may put kernels/<sha256>.so in the bucket, the orchestrator may create the results_/failures_ Glue tables of a new kernel, and SWEEP_KERNEL_UPLOADS=1. Trust: whoever can upload to kernels/ and call the API runs native code with the permissions of the worker and orchestrator roles. False: no upload or table-creation grants, and the orchestrator refuses specs that name an uploaded kernel."
   type        = bool
   default     = true
 }

@@ -20,6 +20,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import _native
@@ -281,9 +282,37 @@ def _context(config: Config | None) -> tuple[CloudClient, S3Root, pafs.S3FileSys
     return CloudClient.from_config(config), S3Root.parse(config.s3_root), s3_filesystem(config)
 
 
+def upload_kernel(experiment: str, root: S3Root, region: str) -> str | None:
+    """Uploads the library of loaded kernel ``experiment`` to ``kernels/<sha256>.so`` under
+    the deployment's root (content-addressed: the same build is the same object) and returns
+    its sha256; ``None`` for a built-in experiment. The orchestrator and the workers hash the
+    bytes again and refuse them unless they match the key, so the key is the integrity check.
+    """
+    library = _native.kernel_library(experiment)
+    if library is None:
+        return None
+    path, sha256 = library
+    key = root.prefix + _native.layout_templates()["kernel"].replace("{sha256}", sha256)
+    import boto3
+
+    # One PUT (boto3 honours AWS_ENDPOINT_URL_S3 like the rest of the client). Analysts may
+    # write kernels/ but not read it, so the PUT is unconditional: the same bytes under their
+    # own hash change nothing.
+    s3 = boto3.client("s3", region_name=region)
+    try:
+        s3.put_object(Bucket=root.bucket, Key=key, Body=Path(path).read_bytes())
+    except Exception as exc:  # botocore's errors: name the object and the cause
+        raise BackendError(
+            f"could not upload kernel {experiment} to s3://{root.bucket}/{key}: {exc}"
+        ) from exc
+    return sha256
+
+
 def submit(spec: Spec, config: Config | None = None) -> CloudRun:
-    """Sends ``spec`` (already validated here) to the API; returns once the run is accepted."""
+    """Sends ``spec`` (already validated here) to the API; returns once the run is accepted.
+    A loaded kernel's library is uploaded first; the spec pins its sha256."""
     client, root, fs = _context(config)
+    upload_kernel(spec.experiment, root, client.region)
     answer = client.request("POST", "/runs", spec.to_json().encode())
     return CloudRun(client, root, _read_manifest(root, answer["run_id"], fs), fs)
 

@@ -39,8 +39,10 @@ class FolderBackend:
     def resume(self, run_id: str, root: str | os.PathLike[str] | None) -> Run:
         root_path = load_config().resolve_root(root)
         manifest = _native.open_run(str(root_path), run_id)
-        _native.clear_cancel(str(root_path), run_id)
+        # Opening the run to compute comes first: a run this process cannot compute (its
+        # kernel, or that build of it, is not loaded) is refused before anything changes.
         pending = _native.pending_shards(str(root_path), run_id)
+        _native.clear_cancel(str(root_path), run_id)
         handle = Run(root_path, manifest, self.submit(root_path, run_id, pending))
         handle._already_done = manifest["plan"]["shards"] - len(pending)
         return handle

@@ -7,8 +7,11 @@ which cancels the run before its next point.
 
 from __future__ import annotations
 
+import atexit
+import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 
 from .. import _native
@@ -18,6 +21,31 @@ from .base import Progress
 from .folder import FolderBackend
 
 __all__ = ["LocalBackend", "LocalExecution"]
+
+#: Executions whose thread may still be computing.
+_ACTIVE: weakref.WeakSet[LocalExecution] = weakref.WeakSet()
+
+
+def _stop_at_exit() -> None:
+    """Stops the runs still computing when the interpreter exits, and waits for their threads.
+
+    A run's thread computes with the GIL released; if it came back to Python during the
+    interpreter's shutdown, CPython would end it with a forced unwind, which the native frames
+    cannot pass, and the process would abort. Cancelling stops each run before its next point;
+    its finished shards are kept and ``sweep resume`` completes it."""
+    running = [e for e in list(_ACTIVE) if not e.done()]
+    for execution in running:
+        execution.cancel()
+        print(
+            f"sweep_magic: run {execution.run_id} stopped at exit; finish it with "
+            f"`sweep resume {execution.run_id}`",
+            file=sys.stderr,
+        )
+    for execution in running:
+        execution._thread.join()
+
+
+atexit.register(_stop_at_exit)
 
 
 class LocalExecution:
@@ -30,6 +58,7 @@ class LocalExecution:
         # interrupted by Ctrl-C can leave is_alive() reporting False for a running thread.
         self._finished = threading.Event()
         self.report: RunReport | None = None
+        self.run_id = run_id
         self._thread = threading.Thread(
             target=self._main,
             args=(str(root), run_id, threads, shards),
@@ -37,6 +66,7 @@ class LocalExecution:
             daemon=True,
         )
         self._thread.start()
+        _ACTIVE.add(self)
 
     def _main(self, root: str, run_id: str, threads: int, shards: list[int] | None) -> None:
         try:

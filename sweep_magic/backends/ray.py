@@ -5,6 +5,11 @@ does the parallelism) and writes them through the same writer into the run's roo
 therefore be a path every Ray worker can reach (local disk on one machine, a shared file
 system on a cluster). Results are identical to the ``local`` backend's, value for value.
 
+A Rust kernel loaded at run time (``sm.load_kernel``, ``%%sweep kernel``) travels as its
+library's bytes: put in Ray's object store once per run, loaded by each worker process (and
+checked against the run's SHA-256) before it opens the run, so workers need neither the
+driver's files nor a compiler.
+
 Ray is an optional extra: ``pip install sweep_magic[ray]``.
 """
 
@@ -34,15 +39,30 @@ def _import_ray() -> Any:
 
 
 def _compute_shards(
-    root: str, run_id: str, shards: list[int], python_kernel: tuple[Any, ...] | None
+    root: str,
+    run_id: str,
+    shards: list[int],
+    python_kernel: tuple[Any, ...] | None,
+    rust_kernel: tuple[str, str, str] | None = None,
+    library: bytes | None = None,
 ) -> list[int]:
-    """Body of one Ray task: computes `shards` on one thread, returns the shards it did."""
+    """Body of one Ray task: computes `shards` on one thread, returns the shards it did.
+
+    ``rust_kernel`` is (name, sha256, origin) of a loaded Rust kernel and ``library`` its
+    bytes (Ray resolves the object reference the driver passes)."""
     from sweep_magic import _native
     from sweep_magic.kernels import register_definition
 
     if python_kernel is not None:
         # A Python kernel lives in the driver's process: register it in this worker too.
         register_definition(python_kernel[0], python_kernel[1])
+    if rust_kernel is not None and library is not None:
+        name, sha256, origin = rust_kernel
+        # Worker processes are reused across tasks: load only when this process does not
+        # already have this build registered under the name.
+        current = _native.kernel_library(name)
+        if current is None or current[1] != sha256:
+            _native.load_kernel_bytes(library, origin, sha256)
 
     control = _native.RunControl()
     _native.run_local(root, run_id, 1, control, shards)
@@ -59,6 +79,8 @@ class RayExecution:
         run_id: str,
         batches: list[list[int]],
         python_kernel: tuple[Any, ...] | None,
+        rust_kernel: tuple[str, str, str] | None = None,
+        library: Any = None,
     ) -> None:
         from .. import _native
 
@@ -67,7 +89,10 @@ class RayExecution:
         self._run_id = run_id
         self._native = _native
         task = ray.remote(num_cpus=1, max_retries=2)(_compute_shards)
-        self._refs = [task.remote(str(root), run_id, batch, python_kernel) for batch in batches]
+        self._refs = [
+            task.remote(str(root), run_id, batch, python_kernel, rust_kernel, library)
+            for batch in batches
+        ]
         self._shards_done = 0
         self._cancelled = False
         self._error: BaseException | None = None
@@ -148,7 +173,31 @@ class RayBackend(FolderBackend):
         # (about a millisecond) stays small next to the shards' work.
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         batches = ray_batches(todo, cpus, self.tasks_per_cpu)
-        experiment = _native.open_run(str(root), run_id)["experiment"]
+        manifest = _native.open_run(str(root), run_id)
+        experiment = manifest["experiment"]
         definition = python_definition(experiment)
         kernel = None if definition is None else (experiment, definition)
-        return RayExecution(ray, root, run_id, batches, kernel)
+        rust_kernel, library = None, None
+        if "kernel" in manifest and batches:
+            rust_kernel, data = _rust_library(experiment, manifest["kernel"]["sha256"])
+            library = ray.put(data)  # once per run; every task gets a reference
+        return RayExecution(ray, root, run_id, batches, kernel, rust_kernel, library)
+
+
+def _rust_library(experiment: str, sha256: str) -> tuple[tuple[str, str, str], bytes]:
+    """(name, sha256, origin) and the bytes of the loaded library of ``experiment``."""
+    from .. import _native
+
+    found = _native.kernel_library(experiment)
+    if found is None or found[1] != sha256:
+        raise BackendError(
+            f"experiment {experiment} is not loaded with build {sha256[:12]} in this process: "
+            "load its kernel (sweep_magic.load_kernel) before running it on ray"
+        )
+    path, _ = found
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise BackendError(f"cannot read the library of kernel {experiment}: {exc}") from None
+    origin = next(e["origin"] for e in _native.experiments() if e["name"] == experiment)
+    return (experiment, sha256, origin), data

@@ -223,6 +223,16 @@ impl KernelError {
     }
 }
 
+/// Where a kernel loaded at run time came from: the SHA-256 of its library (what a manifest
+/// records and a resume must match) and a label for people (a path or `cell:<name>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct KernelBuild {
+    /// Lower-case hex SHA-256 of the library's bytes.
+    pub sha256: String,
+    /// Where it was loaded from.
+    pub origin: String,
+}
+
 /// A simulation kernel with its declarations.
 ///
 /// `run` must be a pure function of `(params, seed)`: the determinism of every result byte
@@ -238,6 +248,16 @@ pub trait Experiment: Send + Sync {
     fn metrics(&self) -> &[MetricDecl];
     /// Computes the metrics of one point.
     fn run(&self, params: &[Value], seed: u64) -> Result<Vec<Value>, KernelError>;
+    /// The library build of a kernel loaded at run time; `None` for built-in and Python
+    /// kernels.
+    fn build(&self) -> Option<&KernelBuild> {
+        None
+    }
+    /// Where the kernel comes from, for listings: `built-in`, `python`, or the origin of its
+    /// library build.
+    fn origin(&self) -> &str {
+        self.build().map_or("built-in", |b| b.origin.as_str())
+    }
 }
 
 /// Column names the engine itself adds to result and failure tables.
@@ -344,6 +364,8 @@ impl Registry {
                     serde_json::json!({
                         "name": e.name(),
                         "description": e.description(),
+                        "origin": e.origin(),
+                        "sha256": e.build().map(|b| b.sha256.as_str()),
                         "params": e.params().iter().map(param_json).collect::<Vec<_>>(),
                         "metrics": e.metrics(),
                         "tables": {

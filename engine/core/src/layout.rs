@@ -120,7 +120,7 @@ impl Table {
 
 /// Every key of the layout as a template with `{run_id}`, `{experiment}` and `{shard}`
 /// placeholders (for documentation and for checking IAM policies against the layout).
-pub const TEMPLATES: [(&str, &str); 7] = [
+pub const TEMPLATES: [(&str, &str); 8] = [
     ("manifest", "runs/{run_id}/manifest.json"),
     ("marker", "runs/{run_id}/shards/{shard}.json"),
     ("started", "runs/{run_id}/started/{shard}.json"),
@@ -134,7 +134,18 @@ pub const TEMPLATES: [(&str, &str); 7] = [
         "failures",
         "failures/{experiment}/run_id={run_id}/part-{shard}.parquet",
     ),
+    ("kernel", "kernels/{sha256}.so"),
 ];
+
+/// `kernels/<sha256>.so`: an uploaded kernel library, named by the SHA-256 of its bytes (which
+/// every reader recomputes). `None` unless `sha256` is 64 lower-case hex digits.
+pub fn kernel_key(sha256: &str) -> Option<String> {
+    let ok = sha256.len() == 64
+        && sha256
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    ok.then(|| format!("kernels/{sha256}.so"))
+}
 
 /// The run id of a manifest key (`runs/<run_id>/manifest.json`), if `key` is one.
 pub fn run_id_of_manifest_key(key: &str) -> Option<&str> {
@@ -350,6 +361,7 @@ mod tests {
             t.replace("{run_id}", "r1")
                 .replace("{experiment}", "gbm")
                 .replace("{shard}", "00002")
+                .replace("{sha256}", &"ab".repeat(32))
         };
         for (name, template) in TEMPLATES {
             let key = match name {
@@ -360,6 +372,7 @@ mod tests {
                 "cancel" => k.cancel(),
                 "results" => k.results(2),
                 "failures" => k.failures(2),
+                "kernel" => kernel_key(&"ab".repeat(32)).unwrap(),
                 other => panic!("no key for template {other}"),
             };
             assert_eq!(key, fill(template), "{name}");
@@ -380,6 +393,8 @@ mod tests {
         assert_eq!(shard_of_started_key(&k.started(4)), Some(4));
         assert_eq!(shard_of_started_key(&k.marker(4)), None);
         assert_eq!(Table::Results.catalog_name("gbm"), "results_gbm");
+        assert_eq!(kernel_key("../../x"), None);
+        assert_eq!(kernel_key(&"AB".repeat(32)), None);
     }
 
     #[test]

@@ -7,13 +7,16 @@
 //! function of the run seed, `i` and the replicate. Shard size, thread count, backend and
 //! retries never change a result value.
 
+pub mod declare;
 pub mod error;
+/// The random stream every kernel draws from, defined once in the kernel SDK so built-in and
+/// loaded kernels are bit-identical.
+pub use sweep_kernel_sdk::rng;
 pub mod executor;
 pub mod experiment;
 pub mod layout;
 pub mod math;
 pub mod memory_store;
-pub mod rng;
 pub mod run;
 pub mod sample;
 pub mod schema;
@@ -27,11 +30,12 @@ pub mod table;
 pub use error::{ErrorKind, Result, SpecError, SweepError};
 pub use executor::{ExecOptions, RunControl, RunReport};
 pub use experiment::{
-    Bound, Bounds, Experiment, KernelError, MetricDecl, ParamDecl, Registry, Value, ValueType,
+    Bound, Bounds, Experiment, KernelBuild, KernelError, MetricDecl, ParamDecl, Registry, Value,
+    ValueType,
 };
 pub use layout::{RunKeys, Table};
 pub use memory_store::MemoryStore;
-pub use run::{Manifest, Plan, Run, ShardMarker};
+pub use run::{KernelResolver, Manifest, Plan, Run, RunInfo, ShardMarker};
 pub use spec::{Limits, Spec, SpecFormat};
 pub use status::{Execution, RunState, RunStatus};
 pub use store::{LocalStore, Store};

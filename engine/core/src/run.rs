@@ -6,7 +6,7 @@
 //! bytes, because every value is a function of `(normalized spec, point, replicate)`.
 
 use crate::error::{Result, SweepError};
-use crate::experiment::Registry;
+use crate::experiment::{Experiment, KernelBuild, Registry};
 use crate::layout::{RunKeys, shard_width};
 use crate::spec::{Limits, Spec};
 use crate::status::RunStatus;
@@ -14,6 +14,7 @@ use crate::store::Store;
 use crate::table::{Column, failures_columns, results_columns};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
+use std::sync::Arc;
 
 /// Version of the manifest and marker formats.
 pub const LAYOUT_FORMAT: u32 = 1;
@@ -69,6 +70,13 @@ pub struct Tables {
     pub failures: Vec<Column>,
 }
 
+/// Supplies kernel libraries a process has not loaded, by build (e.g. from `kernels/` in the
+/// store, in the cloud).
+pub trait KernelResolver: Sync {
+    /// The experiment `name` built as `build`; an error if it cannot be had or checked.
+    fn resolve(&self, name: &str, build: &KernelBuild) -> Result<Arc<dyn Experiment>>;
+}
+
 /// `runs/<run_id>/manifest.json`: written once, before any shard runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -92,6 +100,10 @@ pub struct Manifest {
     pub tables: Tables,
     /// Engine version that created the run.
     pub engine_version: String,
+    /// The kernel library the run computes with, when the experiment was loaded at run time
+    /// (its SHA-256 is also pinned in the spec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<crate::experiment::KernelBuild>,
 }
 
 /// `runs/<run_id>/shards/<shard>.json`: written after the shard's data files.
@@ -111,50 +123,37 @@ pub struct ShardMarker {
     pub elapsed_ms: u64,
 }
 
-/// A run opened from its manifest.
-#[derive(Clone)]
-pub struct Run {
+/// A run known by its manifest alone: enough to list it, follow its progress, cancel it and
+/// find its pending shards, without the experiment (a process that has not loaded a run's
+/// kernel can still do all of that).
+#[derive(Debug, Clone)]
+pub struct RunInfo {
     /// The manifest as stored.
     pub manifest: Manifest,
-    /// The spec, re-validated from the manifest.
-    pub spec: Spec,
     /// Object keys of the run.
     pub keys: RunKeys,
 }
 
-impl Run {
-    /// Creates run `run_id` for `spec`: writes its manifest. Fails if the id is taken.
-    pub fn create(store: &dyn Store, spec: Spec, run_id: &str, created_at: &str) -> Result<Run> {
-        let plan = Plan::for_spec(&spec);
-        let keys = RunKeys::new(run_id, spec.experiment.name(), plan.shard_width)?;
-        let manifest = Manifest {
-            format: LAYOUT_FORMAT,
-            run_id: run_id.to_string(),
-            experiment: spec.experiment.name().to_string(),
-            name: spec.name.clone(),
-            created_at: created_at.to_string(),
-            spec_hash: spec.content_hash(),
-            spec: spec.normalized(),
-            plan,
-            tables: Tables {
-                results: results_columns(spec.experiment.as_ref()),
-                failures: failures_columns(spec.experiment.as_ref()),
-            },
-            engine_version: ENGINE_VERSION.to_string(),
-        };
-        let bytes = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
-        if !store.put_if_absent(&keys.manifest(), &bytes)? {
-            return Err(SweepError::Corrupt(format!("run {run_id} already exists")));
-        }
-        Ok(Run {
-            manifest,
-            spec,
-            keys,
-        })
-    }
+/// A run opened to compute: its manifest and its spec, re-validated against the experiment.
+#[derive(Clone)]
+pub struct Run {
+    /// The manifest and keys.
+    pub info: RunInfo,
+    /// The spec, re-validated from the manifest.
+    pub spec: Spec,
+}
 
-    /// Opens run `run_id` from its manifest.
-    pub fn open(store: &dyn Store, run_id: &str, registry: &Registry) -> Result<Run> {
+impl std::ops::Deref for Run {
+    type Target = RunInfo;
+
+    fn deref(&self) -> &RunInfo {
+        &self.info
+    }
+}
+
+impl RunInfo {
+    /// Reads run `run_id`'s manifest.
+    pub fn open(store: &dyn Store, run_id: &str) -> Result<RunInfo> {
         crate::layout::validate_run_id(run_id)?;
         let key = crate::layout::manifest_key(run_id);
         let bytes = store
@@ -168,24 +167,8 @@ impl Run {
                 manifest.format
             )));
         }
-        // The manifest's spec already passed the limits in force when it was created.
-        let limits = Limits {
-            max_rows: u64::MAX,
-            ..Limits::default()
-        };
-        let spec = Spec::from_json(&manifest.spec, registry, &limits)
-            .map_err(|e| SweepError::Corrupt(format!("{key}: {e}")))?;
-        if Plan::for_spec(&spec) != manifest.plan {
-            return Err(SweepError::Corrupt(format!(
-                "{key}: plan does not match spec"
-            )));
-        }
         let keys = RunKeys::new(run_id, &manifest.experiment, manifest.plan.shard_width)?;
-        Ok(Run {
-            manifest,
-            spec,
-            keys,
-        })
+        Ok(RunInfo { manifest, keys })
     }
 
     /// The plan.
@@ -224,5 +207,108 @@ impl Run {
         Ok((0..self.plan().shards)
             .filter(|s| !done.contains(s))
             .collect())
+    }
+}
+
+impl Run {
+    /// Creates run `run_id` for `spec`: writes its manifest. Fails if the id is taken.
+    pub fn create(store: &dyn Store, spec: Spec, run_id: &str, created_at: &str) -> Result<Run> {
+        let plan = Plan::for_spec(&spec);
+        let keys = RunKeys::new(run_id, spec.experiment.name(), plan.shard_width)?;
+        let manifest = Manifest {
+            format: LAYOUT_FORMAT,
+            run_id: run_id.to_string(),
+            experiment: spec.experiment.name().to_string(),
+            name: spec.name.clone(),
+            created_at: created_at.to_string(),
+            spec_hash: spec.content_hash(),
+            spec: spec.normalized(),
+            plan,
+            tables: Tables {
+                results: results_columns(spec.experiment.as_ref()),
+                failures: failures_columns(spec.experiment.as_ref()),
+            },
+            engine_version: ENGINE_VERSION.to_string(),
+            kernel: spec.experiment.build().cloned(),
+        };
+        let bytes = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
+        if !store.put_if_absent(&keys.manifest(), &bytes)? {
+            return Err(SweepError::Corrupt(format!("run {run_id} already exists")));
+        }
+        Ok(Run {
+            info: RunInfo { manifest, keys },
+            spec,
+        })
+    }
+
+    /// Opens run `run_id` from its manifest.
+    pub fn open(store: &dyn Store, run_id: &str, registry: &Registry) -> Result<Run> {
+        Self::open_with(store, run_id, registry, None)
+    }
+
+    /// Opens run `run_id`; when the run was made with a kernel library this process has not
+    /// loaded (or has another build of), `kernels` supplies the run's build.
+    pub fn open_with(
+        store: &dyn Store,
+        run_id: &str,
+        registry: &Registry,
+        kernels: Option<&dyn KernelResolver>,
+    ) -> Result<Run> {
+        let RunInfo { manifest, keys } = RunInfo::open(store, run_id)?;
+        let key = crate::layout::manifest_key(run_id);
+        let resolved;
+        let registry = match (&manifest.kernel, kernels) {
+            (Some(build), Some(kernels))
+                if registry
+                    .get(&manifest.experiment)
+                    .and_then(|e| e.build())
+                    .is_none_or(|b| b.sha256 != build.sha256) =>
+            {
+                let mut with_kernel = registry.clone();
+                with_kernel
+                    .upsert(kernels.resolve(&manifest.experiment, build)?)
+                    .map_err(|e| SweepError::Corrupt(format!("{key}: {e}")))?;
+                resolved = with_kernel;
+                &resolved
+            }
+            _ => registry,
+        };
+        // The manifest's spec already passed the limits in force when it was created.
+        let limits = Limits {
+            max_rows: u64::MAX,
+            ..Limits::default()
+        };
+        let spec = Spec::from_json(&manifest.spec, registry, &limits).map_err(|e| {
+            if let (Some(build), "experiment") = (&manifest.kernel, e.path.as_str()) {
+                // A loaded kernel this process does not have.
+                SweepError::Spec(crate::SpecError::new(
+                    "experiment",
+                    format!(
+                        "run {run_id} was made with kernel {} (build {}, from {}), which is \
+                         not loaded: load it first (sm.load_kernel, --kernel or SWEEP_KERNELS)",
+                        manifest.experiment,
+                        &build.sha256[..12.min(build.sha256.len())],
+                        build.origin
+                    ),
+                ))
+            } else if e.path == "kernel_sha256" || e.path == "experiment" {
+                // Not corrupt data: this process has another build of the kernel, or none.
+                SweepError::Spec(crate::SpecError::new(
+                    e.path.clone(),
+                    format!("run {run_id}: {}", e.message),
+                ))
+            } else {
+                SweepError::Corrupt(format!("{key}: {e}"))
+            }
+        })?;
+        if Plan::for_spec(&spec) != manifest.plan {
+            return Err(SweepError::Corrupt(format!(
+                "{key}: plan does not match spec"
+            )));
+        }
+        Ok(Run {
+            info: RunInfo { manifest, keys },
+            spec,
+        })
     }
 }

@@ -137,6 +137,7 @@ pub fn spec_json_schema(registry: &Registry, limits: &Limits) -> Json {
             "seed": {"type": "integer", "minimum": 0, "maximum": i64::MAX},
             "replicates": {"type": "integer", "minimum": 1, "maximum": limits.max_replicates},
             "shard_size": {"type": "integer", "minimum": 1, "maximum": limits.max_shard_size},
+            "kernel_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "The SHA-256 of a loaded kernel library the run must use (written by normalization for loaded kernels)."},
             "params": {"type": "object"},
             "zip": {"type": "array", "items": {"type": "object", "minProperties": 1}},
             "sample": {"$ref": "#/$defs/sample"},

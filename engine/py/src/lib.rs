@@ -7,7 +7,9 @@ mod python_kernel;
 use pyo3::prelude::*;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
-use sweep_core::{Limits, LocalStore, Registry, Run, Spec, SpecFormat, SweepError};
+use sweep_core::{
+    Experiment, Limits, LocalStore, Registry, Run, RunInfo, Spec, SpecFormat, SweepError,
+};
 
 /// The built-in kernels plus any Python kernels registered in this process.
 fn registry_lock() -> &'static RwLock<Registry> {
@@ -189,11 +191,13 @@ fn create_run<'py>(
 /// Reads the manifest of run `run_id` under `root` .
 #[pyfunction]
 fn open_run<'py>(py: Python<'py>, root: &str, run_id: &str) -> PyResult<Bound<'py, PyAny>> {
-    let run = Run::open(&LocalStore::new(root), run_id, &registry()).map_err(to_py_err)?;
+    let run = RunInfo::open(&LocalStore::new(root), run_id).map_err(to_py_err)?;
     to_py(py, &run.manifest)
 }
 
-/// Shards of run `run_id` that have no marker yet.
+/// Shards of run `run_id` that have no marker yet. Opens the run to compute it, so a run
+/// whose experiment (or kernel build) this process has not loaded is refused here, before a
+/// resume changes anything.
 #[pyfunction]
 fn pending_shards(root: &str, run_id: &str) -> PyResult<Vec<u64>> {
     let store = LocalStore::new(root);
@@ -205,7 +209,7 @@ fn pending_shards(root: &str, run_id: &str) -> PyResult<Vec<u64>> {
 #[pyfunction]
 fn run_status<'py>(py: Python<'py>, root: &str, run_id: &str) -> PyResult<Bound<'py, PyAny>> {
     let store = LocalStore::new(root);
-    let run = Run::open(&store, run_id, &registry()).map_err(to_py_err)?;
+    let run = RunInfo::open(&store, run_id).map_err(to_py_err)?;
     let status = run.status(&store).map_err(to_py_err)?;
     to_py(py, &status)
 }
@@ -241,7 +245,7 @@ fn list_runs<'py>(py: Python<'py>, root: &str) -> PyResult<Bound<'py, PyAny>> {
 #[pyfunction]
 fn request_cancel(root: &str, run_id: &str) -> PyResult<()> {
     let store = LocalStore::new(root);
-    let run = Run::open(&store, run_id, &registry()).map_err(to_py_err)?;
+    let run = RunInfo::open(&store, run_id).map_err(to_py_err)?;
     run.request_cancel(&store).map_err(to_py_err)
 }
 
@@ -249,7 +253,7 @@ fn request_cancel(root: &str, run_id: &str) -> PyResult<()> {
 #[pyfunction]
 fn clear_cancel(root: &str, run_id: &str) -> PyResult<()> {
     let store = LocalStore::new(root);
-    let run = Run::open(&store, run_id, &registry()).map_err(to_py_err)?;
+    let run = RunInfo::open(&store, run_id).map_err(to_py_err)?;
     run.clear_cancel(&store).map_err(to_py_err)
 }
 
@@ -475,6 +479,68 @@ fn register_python_experiment(
         })
 }
 
+fn kernel_err(e: sweep_kernel_host::LoadError) -> PyErr {
+    to_py_err(SweepError::Spec(sweep_core::SpecError::new("", e.0)))
+}
+
+fn register_kernel(
+    py: Python<'_>,
+    kernel: Arc<sweep_kernel_host::LoadedKernel>,
+) -> PyResult<Bound<'_, PyAny>> {
+    let name = kernel.name();
+    {
+        let mut registry = registry_lock()
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        sweep_kernel_host::register(&mut registry, kernel).map_err(kernel_err)?;
+    }
+    let entry = registry()
+        .to_json()
+        .as_array()
+        .and_then(|all| all.iter().find(|e| e["name"] == name).cloned())
+        .expect("just registered");
+    to_py(py, &entry)
+}
+
+/// Loads a kernel library built with the kernel SDK from `path`, registers it (replacing an
+/// earlier build of the same name) and returns its registry entry.
+#[pyfunction]
+fn load_kernel<'py>(py: Python<'py>, path: &str) -> PyResult<Bound<'py, PyAny>> {
+    let cache = sweep_kernel_host::default_cache_dir();
+    let kernel = py
+        .detach(|| sweep_kernel_host::load_file(std::path::Path::new(path), &cache))
+        .map_err(kernel_err)?;
+    register_kernel(py, kernel)
+}
+
+/// Loads a kernel library from its bytes (as shipped to a Ray worker); with `sha256`, other
+/// bytes are refused. `origin` labels it in listings.
+#[pyfunction]
+#[pyo3(signature = (data, origin, sha256=None))]
+fn load_kernel_bytes<'py>(
+    py: Python<'py>,
+    data: &[u8],
+    origin: &str,
+    sha256: Option<&str>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let cache = sweep_kernel_host::default_cache_dir();
+    let kernel = py
+        .detach(|| sweep_kernel_host::load_bytes(data, origin, &cache, sha256))
+        .map_err(kernel_err)?;
+    register_kernel(py, kernel)
+}
+
+/// `(library path, sha256)` of the loaded kernel `name`, or `None` for a built-in or Python
+/// kernel (or an unknown name).
+#[pyfunction]
+fn kernel_library(name: &str) -> Option<(String, String)> {
+    let registry = registry();
+    let experiment = registry.get(name)?;
+    let build = experiment.build()?;
+    let path = sweep_kernel_host::default_cache_dir().join(format!("{}.so", build.sha256));
+    Some((path.display().to_string(), build.sha256.clone()))
+}
+
 /// Keeps kernel panics on shard threads off stderr: the runner catches them and records each
 /// as a failure row (`error_kind` = `panic`, with the message), so printing them too would only
 /// flood a notebook. Panics anywhere else still print as usual.
@@ -498,9 +564,10 @@ mod _native {
     #[pymodule_export]
     use super::{
         RunControl, api_routes, check_spec, clear_cancel, cloud_defaults, create_run, experiments,
-        layout_templates, list_runs, manifest_key, new_run_id, open_run, pending_shards,
-        preview_points, register_python_experiment, request_cancel, run_id_of_partition, run_keys,
-        run_local, run_state, run_status, spec_schema_json, table_prefix, time_rows,
+        kernel_library, layout_templates, list_runs, load_kernel, load_kernel_bytes, manifest_key,
+        new_run_id, open_run, pending_shards, preview_points, register_python_experiment,
+        request_cancel, run_id_of_partition, run_keys, run_local, run_state, run_status,
+        spec_schema_json, table_prefix, time_rows,
     };
 
     #[pymodule_init]

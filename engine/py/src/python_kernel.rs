@@ -6,9 +6,7 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyMapping, PySequence};
 use std::borrow::Cow;
-use sweep_core::{
-    Bound as Limit, Bounds, Experiment, KernelError, MetricDecl, ParamDecl, Value, ValueType,
-};
+use sweep_core::{Experiment, KernelError, MetricDecl, ParamDecl, Value, ValueType};
 
 /// A registered Python kernel.
 pub struct PyExperiment {
@@ -19,35 +17,8 @@ pub struct PyExperiment {
     func: Py<PyAny>,
 }
 
-// Declarations must be `'static` like the built-ins'; a Python kernel's strings are leaked
-// once per registration, which is bounded by the user's own definitions.
 fn leak(s: &str) -> &'static str {
     Box::leak(s.to_string().into_boxed_str())
-}
-
-fn value_type(name: &str) -> Result<ValueType, String> {
-    match name {
-        "float" => Ok(ValueType::Float),
-        "int" => Ok(ValueType::Int),
-        "bool" => Ok(ValueType::Bool),
-        "str" => Ok(ValueType::Str),
-        other => Err(format!(
-            "unsupported type {other:?}; use float, int, bool or str"
-        )),
-    }
-}
-
-fn typed(v: &serde_json::Value, ty: ValueType, what: &str) -> Result<Value, String> {
-    let bad = || format!("{what}: {v} is not a {ty:?}");
-    match ty {
-        ValueType::Float => v.as_f64().map(Value::Float).ok_or_else(bad),
-        ValueType::Int => v.as_i64().map(Value::Int).ok_or_else(bad),
-        ValueType::Bool => v.as_bool().map(Value::Bool).ok_or_else(bad),
-        ValueType::Str => v
-            .as_str()
-            .map(|s| Value::Str(Cow::Owned(s.to_string())))
-            .ok_or_else(bad),
-    }
 }
 
 impl PyExperiment {
@@ -59,49 +30,10 @@ impl PyExperiment {
         metrics_json: &str,
         func: Py<PyAny>,
     ) -> Result<Self, String> {
-        let params_raw: Vec<serde_json::Value> =
-            serde_json::from_str(params_json).map_err(|e| e.to_string())?;
-        let metrics_raw: Vec<serde_json::Value> =
-            serde_json::from_str(metrics_json).map_err(|e| e.to_string())?;
-        let mut params = Vec::new();
-        for p in &params_raw {
-            let pname = p["name"].as_str().unwrap_or_default();
-            let ty = value_type(p["type"].as_str().unwrap_or_default())
-                .map_err(|e| format!("params.{pname}: {e}"))?;
-            let bound = |key: &str| p[key].as_f64().map_or(Limit::Unbounded, Limit::Inclusive);
-            let default = match &p["default"] {
-                serde_json::Value::Null => None,
-                d => Some(typed(d, ty, &format!("params.{pname}.default"))?),
-            };
-            let choices: Vec<&'static str> = p["choices"]
-                .as_array()
-                .map(|a| a.iter().filter_map(|c| c.as_str()).map(leak).collect())
-                .unwrap_or_default();
-            params.push(ParamDecl {
-                name: leak(pname),
-                ty,
-                default,
-                bounds: Bounds {
-                    lo: bound("min"),
-                    hi: bound("max"),
-                },
-                choices: Box::leak(choices.into_boxed_slice()),
-                unit: leak(p["unit"].as_str().unwrap_or_default()),
-                description: leak(p["description"].as_str().unwrap_or_default()),
-            });
-        }
-        let mut metrics = Vec::new();
-        for m in &metrics_raw {
-            let mname = m["name"].as_str().unwrap_or_default();
-            let ty = value_type(m["type"].as_str().unwrap_or_default())
-                .map_err(|e| format!("metrics.{mname}: {e}"))?;
-            metrics.push(MetricDecl {
-                name: leak(mname),
-                ty,
-                unit: leak(m["unit"].as_str().unwrap_or_default()),
-                description: leak(m["description"].as_str().unwrap_or_default()),
-            });
-        }
+        let parse =
+            |text: &str| serde_json::from_str::<serde_json::Value>(text).map_err(|e| e.to_string());
+        let params = sweep_core::declare::params_from_json(&parse(params_json)?)?;
+        let metrics = sweep_core::declare::metrics_from_json(&parse(metrics_json)?)?;
         Ok(PyExperiment {
             name: leak(name),
             description: leak(description),
@@ -170,6 +102,10 @@ impl Experiment for PyExperiment {
 
     fn metrics(&self) -> &[MetricDecl] {
         &self.metrics
+    }
+
+    fn origin(&self) -> &str {
+        "python"
     }
 
     fn run(&self, params: &[Value], seed: u64) -> Result<Vec<Value>, KernelError> {

@@ -99,6 +99,17 @@ pub struct OrchestratorEnv {
     pub catalog: Option<GlueCatalog>,
     /// The runs' storage.
     pub store: S3Store,
+    /// Whether specs may pin uploaded kernel libraries (`SWEEP_KERNEL_UPLOADS`, default on).
+    pub kernel_uploads: bool,
+}
+
+/// Where kernel libraries downloaded from `kernels/` are kept: `SWEEP_KERNEL_CACHE`, else a
+/// folder under the temporary directory (`/tmp`, the only writable place in Lambda), so a
+/// warm container downloads each build once.
+pub fn kernel_cache_dir() -> std::path::PathBuf {
+    var("SWEEP_KERNEL_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("sweep_kernels"))
 }
 
 impl OrchestratorEnv {
@@ -158,13 +169,18 @@ impl OrchestratorEnv {
                 100_000,
             )?,
         };
+        let store = store_from_env(&client)?;
         let catalog = match var("SWEEP_GLUE_DATABASE") {
-            Some(db) => Some(GlueCatalog::new(
-                client.clone(),
-                Endpoint::from_env("GLUE")?,
-                &db,
-            )),
+            Some(db) => Some(
+                GlueCatalog::new(client.clone(), Endpoint::from_env("GLUE")?, &db)
+                    .with_location(&format!("s3://{}/{}", store.bucket(), store.prefix())),
+            ),
             None => None,
+        };
+        let kernel_uploads = match var("SWEEP_KERNEL_UPLOADS").as_deref() {
+            None | Some("1") => true,
+            Some("0") => false,
+            Some(other) => return Err(format!("SWEEP_KERNEL_UPLOADS={other:?}: want 1 or 0")),
         };
         Ok(OrchestratorEnv {
             cloud,
@@ -178,7 +194,8 @@ impl OrchestratorEnv {
             this,
             self_invoke,
             catalog,
-            store: store_from_env(&client)?,
+            store,
+            kernel_uploads,
         })
     }
 }

@@ -4,6 +4,7 @@
 use crate::http::{AwsClient, Endpoint};
 use serde_json::{Value, json};
 use sweep_cloud::Catalog;
+use sweep_core::{Experiment, Table};
 
 /// The Glue catalog database holding `results_<experiment>` and `failures_<experiment>`.
 #[derive(Debug, Clone)]
@@ -11,6 +12,8 @@ pub struct GlueCatalog {
     client: AwsClient,
     endpoint: Endpoint,
     database: String,
+    /// `s3://bucket/prefix/`: where the tables' folders are (for tables this catalog creates).
+    location: String,
 }
 
 impl GlueCatalog {
@@ -24,6 +27,98 @@ impl GlueCatalog {
             client,
             endpoint,
             database: database.into(),
+            location: String::new(),
+        }
+    }
+
+    /// Sets where the tables' folders are, `s3://bucket/prefix`, for the tables of kernels
+    /// loaded at run time (which this catalog creates).
+    pub fn with_location(mut self, root: &str) -> Self {
+        self.location = format!("{}/", root.trim_end_matches('/'));
+        self
+    }
+
+    /// The `TableInput` of `table` for `experiment`, shaped like the tables Terraform makes for
+    /// the built-ins: Parquet, partitioned by `run_id` with a partition index.
+    pub fn table_input(&self, table: Table, experiment: &dyn Experiment) -> Value {
+        let described: std::collections::HashMap<&str, String> = experiment
+            .params()
+            .iter()
+            .map(|p| (p.name, comment(p.description, p.unit)))
+            .chain(
+                experiment
+                    .metrics()
+                    .iter()
+                    .map(|m| (m.name, comment(m.description, m.unit))),
+            )
+            .collect();
+        let columns = match table {
+            Table::Results => sweep_core::table::results_columns(experiment),
+            Table::Failures => sweep_core::table::failures_columns(experiment),
+        };
+        let columns: Vec<Value> = columns
+            .iter()
+            .map(|c| {
+                json!({
+                    "Name": c.name,
+                    "Type": c.ty.athena_name(),
+                    "Comment": described.get(c.name.as_str()).cloned().unwrap_or_default(),
+                })
+            })
+            .collect();
+        json!({
+            "Name": table.catalog_name(experiment.name()),
+            "Description": comment(experiment.description(), ""),
+            "TableType": "EXTERNAL_TABLE",
+            "Parameters": {
+                "EXTERNAL": "TRUE",
+                "classification": "parquet",
+                "partition_filtering.enabled": "true",
+            },
+            "PartitionKeys": [{"Name": "run_id", "Type": "string"}],
+            "StorageDescriptor": {
+                "Location": format!("{}{}", self.location, table.prefix(experiment.name())),
+                "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+                "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+                "SerdeInfo": {
+                    "Name": "parquet",
+                    "SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+                    "Parameters": {"serialization.format": "1"},
+                },
+                "Columns": columns,
+            },
+        })
+    }
+
+    /// Creates `table` for `experiment` unless it exists.
+    pub fn create_table(&self, table: Table, experiment: &dyn Experiment) -> Result<(), String> {
+        let name = table.catalog_name(experiment.name());
+        let exists = self.call(
+            "GetTable",
+            &json!({"DatabaseName": self.database, "Name": name}),
+        );
+        match exists {
+            Ok(_) => return Ok(()),
+            Err(e) if e.contains("EntityNotFoundException") => {}
+            Err(e) => return Err(e),
+        }
+        if self.location.is_empty() {
+            return Err(format!(
+                "cannot create glue table {name}: no table location configured"
+            ));
+        }
+        let created = self.call(
+            "CreateTable",
+            &json!({
+                "DatabaseName": self.database,
+                "TableInput": self.table_input(table, experiment),
+                "PartitionIndexes": [{"Keys": ["run_id"], "IndexName": "run_id"}],
+            }),
+        );
+        match created {
+            // A concurrent submit of the same new kernel created it first.
+            Err(e) if e.contains("AlreadyExistsException") => Ok(()),
+            other => other.map(|_| ()),
         }
     }
 
@@ -90,7 +185,37 @@ impl GlueCatalog {
     }
 }
 
+/// A column or table comment: the description, with the unit in brackets, at most the 255
+/// characters Glue keeps.
+fn comment(description: &str, unit: &str) -> String {
+    let mut text = description.split_whitespace().collect::<Vec<_>>().join(" ");
+    if !unit.is_empty() {
+        text = if text.is_empty() {
+            format!("[{unit}]")
+        } else {
+            format!("{text} [{unit}]")
+        };
+    }
+    if text.chars().count() > 255 {
+        text = text
+            .chars()
+            .take(252)
+            .collect::<String>()
+            .trim_end()
+            .to_string()
+            + "...";
+    }
+    text
+}
+
 impl Catalog for GlueCatalog {
+    fn ensure_tables(&self, experiment: &dyn Experiment) -> Result<(), String> {
+        for table in Table::ALL {
+            self.create_table(table, experiment)?;
+        }
+        Ok(())
+    }
+
     fn register_run(&self, experiment: &str, run_id: &str) -> Result<(), String> {
         self.add_partition(&format!("results_{experiment}"), run_id)?;
         self.add_partition(&format!("failures_{experiment}"), run_id)

@@ -105,6 +105,16 @@ impl S3Store {
         }
     }
 
+    /// The bucket.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The key prefix (empty or ending with `/`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     fn object_path(&self, key: &str) -> String {
         let full = format!("{}{key}", self.prefix);
         if self.path_style {

@@ -12,6 +12,7 @@
 pub mod api;
 pub mod contract;
 pub mod dispatch;
+pub mod kernels;
 pub mod orchestrator;
 pub mod worker;
 

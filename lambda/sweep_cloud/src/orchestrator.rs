@@ -9,8 +9,8 @@ use crate::worker::StartedMarker;
 use serde::Serialize;
 use sweep_core::status::status_of;
 use sweep_core::{
-    ErrorKind, Execution, Limits, Registry, Run, RunState, RunStatus, Spec, SpecFormat, Store,
-    SweepError,
+    ErrorKind, Execution, Experiment, KernelResolver, Limits, Registry, Run, RunInfo, RunState,
+    RunStatus, Spec, SpecFormat, Store, SweepError,
 };
 
 /// Settings of the orchestrator, read once from the environment by the adapter.
@@ -141,6 +141,12 @@ pub struct ResumeResponse {
 
 /// Where new runs are registered for queries (the Glue catalog in AWS).
 pub trait Catalog: Send + Sync {
+    /// Makes sure the tables of `experiment` exist (for a kernel loaded at run time; the
+    /// built-ins' tables are made with the infrastructure). Must be idempotent.
+    fn ensure_tables(&self, _experiment: &dyn Experiment) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Makes run `run_id` of `experiment` queryable (its results and failures partitions).
     /// Must be idempotent: registering a run twice is not an error.
     fn register_run(&self, experiment: &str, run_id: &str) -> Result<(), String>;
@@ -171,6 +177,7 @@ pub struct Orchestrator<'a> {
     registry: &'a Registry,
     config: CloudConfig,
     catalog: &'a dyn Catalog,
+    kernels: Option<&'a crate::kernels::StoreKernels<'a>>,
 }
 
 impl<'a> Orchestrator<'a> {
@@ -181,7 +188,64 @@ impl<'a> Orchestrator<'a> {
             registry,
             config,
             catalog: &NoCatalog,
+            kernels: None,
         }
+    }
+
+    /// Accepts specs that pin an uploaded kernel library, loaded from `kernels`.
+    pub fn with_kernels(mut self, kernels: &'a crate::kernels::StoreKernels<'a>) -> Self {
+        self.kernels = Some(kernels);
+        self
+    }
+
+    fn open(&self, run_id: &str) -> Result<Run, SweepError> {
+        Run::open_with(
+            self.store,
+            run_id,
+            self.registry,
+            self.kernels.map(|k| k as &dyn KernelResolver),
+        )
+    }
+
+    /// The registry a submitted spec is checked against: with the kernel library the spec
+    /// pins (`kernel_sha256`), loaded from the store. The client's declarations are never
+    /// trusted: they come from the library itself.
+    fn registry_for(&self, text: &str) -> Result<Option<Registry>, ApiError> {
+        let Ok(serde_json::Value::Object(doc)) = serde_json::from_str::<serde_json::Value>(text)
+        else {
+            return Ok(None); // the spec parser reports what is wrong
+        };
+        let Some(sha) = doc.get("kernel_sha256") else {
+            return Ok(None);
+        };
+        let sha = sha.as_str().unwrap_or_default();
+        let kernels = self.kernels.ok_or_else(|| {
+            ApiError::from(SweepError::Spec(sweep_core::SpecError::new(
+                "kernel_sha256",
+                "this orchestrator does not load kernel libraries",
+            )))
+        })?;
+        let name = doc.get("experiment").and_then(|v| v.as_str());
+        let kernel = kernels.load(name, sha)?;
+        if self
+            .registry
+            .get(kernel.name())
+            .is_some_and(|e| e.build().is_none())
+        {
+            return Err(SweepError::Spec(sweep_core::SpecError::new(
+                "experiment",
+                format!(
+                    "{} is a built-in experiment; rename the kernel",
+                    kernel.name()
+                ),
+            ))
+            .into());
+        }
+        let mut registry = self.registry.clone();
+        registry
+            .upsert(kernel)
+            .map_err(|e| ApiError::of_kind(ErrorKind::Spec, e))?;
+        Ok(Some(registry))
     }
 
     /// Registers each new run in `catalog` before its manifest is written.
@@ -231,8 +295,20 @@ impl<'a> Orchestrator<'a> {
         }
         let text = std::str::from_utf8(body)
             .map_err(|_| ApiError::of_kind(ErrorKind::Spec, "request body is not UTF-8"))?;
-        let spec = Spec::parse(text, SpecFormat::Json, self.registry, &self.config.limits)
+        let with_kernel = self.registry_for(text)?;
+        let registry = with_kernel.as_ref().unwrap_or(self.registry);
+        let spec = Spec::parse(text, SpecFormat::Json, registry, &self.config.limits)
             .map_err(SweepError::from)?;
+        if spec.experiment.build().is_some() {
+            self.catalog
+                .ensure_tables(spec.experiment.as_ref())
+                .map_err(|e| {
+                    ApiError::of_kind(
+                        ErrorKind::Storage,
+                        format!("could not create the kernel's catalog tables: {e}"),
+                    )
+                })?;
+        }
         // The partition first: if the catalog is unreachable nothing is written, and a
         // registered partition without a run is harmless (and reused by a retry).
         self.catalog
@@ -260,13 +336,13 @@ impl<'a> Orchestrator<'a> {
 
     /// `GET /runs/{id}`.
     pub fn status(&self, run_id: &str) -> Result<StatusResponse, ApiError> {
-        let run = Run::open(self.store, run_id, self.registry)?;
+        let run = RunInfo::open(self.store, run_id)?;
         Ok(status_of(self.store, &run.manifest)?.into())
     }
 
     /// `POST /runs/{id}/cancel`: workers start no new shard afterwards.
     pub fn cancel(&self, run_id: &str) -> Result<StatusResponse, ApiError> {
-        let run = Run::open(self.store, run_id, self.registry)?;
+        let run = RunInfo::open(self.store, run_id)?;
         run.request_cancel(self.store)?;
         Ok(status_of(self.store, &run.manifest)?.into())
     }
@@ -274,7 +350,7 @@ impl<'a> Orchestrator<'a> {
     /// `POST /runs/{id}/resume`: withdraws a cancel and returns payloads for every shard
     /// without a success marker.
     pub fn resume(&self, run_id: &str) -> Result<Vec<WorkerPayload>, ApiError> {
-        let run = Run::open(self.store, run_id, self.registry)?;
+        let run = self.open(run_id)?;
         run.clear_cancel(self.store)?;
         let pending = run.pending_shards(self.store)?;
         Ok(self.payloads(run_id, &pending, 0))
@@ -284,7 +360,7 @@ impl<'a> Orchestrator<'a> {
     /// dispatchers when the range needs more than `invokes_per_dispatcher` invocations;
     /// otherwise worker payloads for the shards that have no marker yet.
     pub fn plan_fanout(&self, request: &DispatchRequest) -> Result<FanoutPlan, ApiError> {
-        let run = Run::open(self.store, &request.run_id, self.registry)?;
+        let run = RunInfo::open(self.store, &request.run_id)?;
         if self.store.exists(&run.keys.cancel())? {
             return Ok(FanoutPlan::default());
         }
@@ -332,7 +408,7 @@ impl<'a> Orchestrator<'a> {
     /// (and `straggler_min_ms`). Idempotency makes the duplicate harmless; a per-shard
     /// `redispatched` marker, created only if absent, keeps it to once.
     pub fn stragglers(&self, run_id: &str, now_ms: u64) -> Result<Vec<WorkerPayload>, ApiError> {
-        let run = Run::open(self.store, run_id, self.registry)?;
+        let run = RunInfo::open(self.store, run_id)?;
         if self.store.exists(&run.keys.cancel())? {
             return Ok(Vec::new());
         }

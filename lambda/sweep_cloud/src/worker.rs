@@ -2,7 +2,7 @@
 
 use crate::contract::{ContractError, WorkerPayload};
 use serde::{Deserialize, Serialize};
-use sweep_core::{ExecOptions, Registry, Run, RunControl, Store, SweepError};
+use sweep_core::{ExecOptions, KernelResolver, Registry, Run, RunControl, Store, SweepError};
 
 /// `runs/<run_id>/started/<shard>.json`: when a worker began a shard (for straggler checks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,7 +42,8 @@ pub struct WorkerReport {
     pub cancelled: bool,
 }
 
-/// Handles one worker payload: reads the run's manifest, then hands the named shards to the
+/// Handles one worker payload: reads the run's manifest (and, for a run of an uploaded
+/// kernel, loads its library through `kernels`), then hands the named shards to the
 /// engine's shard executor (the same one `local` and `ray` use), which skips shards that
 /// already have a marker and stops if the run is cancelled. Before each shard it records a
 /// started marker, which the straggler rule reads.
@@ -50,10 +51,11 @@ pub fn handle(
     payload: &[u8],
     store: &dyn Store,
     registry: &Registry,
+    kernels: Option<&dyn KernelResolver>,
     now_ms: impl Fn() -> u64 + Sync,
 ) -> Result<WorkerReport, WorkerError> {
     let payload = WorkerPayload::parse(payload)?;
-    let run = Run::open(store, &payload.run_id, registry)?;
+    let run = Run::open_with(store, &payload.run_id, registry, kernels)?;
     if let Some(&shard) = payload.shards.iter().find(|&&s| s >= run.plan().shards) {
         return Err(ContractError::Invalid(format!(
             "shard {shard} is beyond the run's {} shards",

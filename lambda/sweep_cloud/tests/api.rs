@@ -155,7 +155,7 @@ fn large_runs_fan_out_in_two_levels_and_only_pending_shards_go_out() {
     assert!(leaf.workers.iter().all(|p| p.shards.len() == 4));
 
     // Shards with a marker are not sent again.
-    worker::handle(&leaf.workers[0].to_bytes(), &store, &registry, || 1).unwrap();
+    worker::handle(&leaf.workers[0].to_bytes(), &store, &registry, None, || 1).unwrap();
     let again = orch.plan_fanout(&top.dispatchers[0]).unwrap();
     let shards: Vec<u64> = again
         .workers

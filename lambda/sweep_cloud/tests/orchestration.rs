@@ -22,7 +22,7 @@ fn run_workers(store: &MemoryStore, payloads: &[WorkerPayload]) -> Vec<worker::W
     let registry = sim_experiments::registry();
     payloads
         .iter()
-        .map(|p| worker::handle(&p.to_bytes(), store, &registry, || 1_000).unwrap())
+        .map(|p| worker::handle(&p.to_bytes(), store, &registry, None, || 1_000).unwrap())
         .collect()
 }
 
@@ -142,6 +142,7 @@ fn workers_refuse_foreign_contracts_without_writing() {
         br#"{"version": 9, "run_id": "r5", "shards": [0]}"#,
         &store,
         &registry,
+        None,
         || 0,
     )
     .unwrap_err();

@@ -70,6 +70,50 @@ pub(super) fn experiment<'a>(
     Ok((name, experiment))
 }
 
+/// `kernel_sha256`: the build a loaded kernel must be (64 lower-case hex digits); absent means
+/// "the build that is loaded". Refused for built-in and Python kernels, which have no build.
+pub(super) fn kernel_sha256(
+    obj: &Map<String, Json>,
+    experiment: &dyn Experiment,
+) -> Result<Option<String>, SpecError> {
+    let loaded = experiment.build();
+    let Some(v) = obj.get("kernel_sha256") else {
+        return Ok(loaded.map(|b| b.sha256.clone()));
+    };
+    let pinned = match v.as_str() {
+        Some(s) if s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) => s,
+        _ => {
+            return Err(SpecError::new(
+                "kernel_sha256",
+                format!("expected 64 lower-case hex digits, got {}", describe(v)),
+            ));
+        }
+    };
+    match loaded {
+        None => Err(SpecError::new(
+            "kernel_sha256",
+            format!(
+                "experiment {} is {}, not a loaded kernel library: remove kernel_sha256",
+                experiment.name(),
+                experiment.origin()
+            ),
+        )),
+        Some(b) if b.sha256 != pinned => Err(SpecError::new(
+            "kernel_sha256",
+            format!(
+                "the spec pins build {} of kernel {}, but the loaded {} is build {} (from {}): \
+                 load the pinned build, or start a new run",
+                &pinned[..12],
+                experiment.name(),
+                experiment.name(),
+                &b.sha256[..12],
+                b.origin
+            ),
+        )),
+        Some(_) => Ok(Some(pinned.to_string())),
+    }
+}
+
 /// `name`: 1 to 128 printable characters, `default` when absent.
 pub(super) fn name(obj: &Map<String, Json>, default: &str) -> Result<String, SpecError> {
     match obj.get("name") {
@@ -137,7 +181,7 @@ mod tests {
         assert_eq!(e.path, "bogus");
         assert_eq!(
             e.message,
-            "unknown field; allowed: version, experiment, name, seed, replicates, shard_size, params, zip, sample"
+            "unknown field; allowed: version, experiment, name, seed, replicates, shard_size, params, zip, sample, kernel_sha256"
         );
     }
 

@@ -50,6 +50,7 @@ pub const TOP_LEVEL_FIELDS: &[&str] = &[
     "params",
     "zip",
     "sample",
+    "kernel_sha256",
 ];
 
 /// A validated spec. Every declared parameter is on exactly one axis; axes are the grid
@@ -71,6 +72,10 @@ pub struct Spec {
     pub shard_size: u64,
     /// Axes in decode order: the last one varies fastest.
     pub axes: Vec<Axis>,
+    /// The library build of a loaded kernel (its SHA-256); `None` for built-in and Python
+    /// kernels. Normalization always writes it for a loaded kernel, so a run's spec names
+    /// the exact build and cannot be reopened or resumed with another.
+    pub kernel_sha256: Option<String>,
 }
 
 impl std::fmt::Debug for Spec {
@@ -97,6 +102,7 @@ impl Spec {
         let obj = header::top_level(doc)?;
         let version = header::version(obj)?;
         let (experiment_name, experiment) = header::experiment(obj, registry)?;
+        let kernel_sha256 = header::kernel_sha256(obj, experiment.as_ref())?;
         let name = header::name(obj, experiment_name)?;
         let seed = header::seed(obj)?;
         let replicates = header::replicates(obj, limits)?;
@@ -120,6 +126,7 @@ impl Spec {
             replicates,
             shard_size,
             axes,
+            kernel_sha256,
         })
     }
 

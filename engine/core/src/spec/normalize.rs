@@ -49,6 +49,9 @@ impl Spec {
         if let Some(sample) = sample {
             obj.insert("sample".into(), sample);
         }
+        if let Some(sha) = &self.kernel_sha256 {
+            obj.insert("kernel_sha256".into(), Json::from(sha.clone()));
+        }
         Json::Object(obj)
     }
 

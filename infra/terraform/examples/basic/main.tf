@@ -45,4 +45,6 @@ module "sweep_magic" {
   log_retention_days          = var.log_retention_days
   run_retention_days          = var.run_retention_days
   athena_bytes_scanned_cutoff = var.athena_bytes_scanned_cutoff
+
+  allow_kernel_uploads = var.allow_kernel_uploads
 }

@@ -92,6 +92,12 @@ variable "athena_bytes_scanned_cutoff" {
   default     = 10737418240
 }
 
+variable "allow_kernel_uploads" {
+  description = "Let analysts upload compiled kernels (kernels/<sha256>.so) that run as the functions' roles; false refuses uploaded kernels."
+  type        = bool
+  default     = true
+}
+
 variable "tags" {
   description = "Extra tags for every resource (merged into the provider's default tags)."
   type        = map(string)

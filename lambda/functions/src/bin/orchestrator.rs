@@ -11,13 +11,15 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 use sweep_cloud::contract::{DispatchRequest, is_dispatch};
 use sweep_cloud::dispatch::dispatch;
+use sweep_cloud::kernels::StoreKernels;
 use sweep_cloud::{Catalog, NoCatalog, Orchestrator, api};
 use sweep_core::Registry;
 use sweep_lambda::{OrchestratorEnv, SelfInvoke, log, now_ms, or_exit};
 
 struct State {
-    env: OrchestratorEnv,
+    env: &'static OrchestratorEnv,
     registry: Registry,
+    kernels: StoreKernels<'static>,
 }
 
 impl State {
@@ -26,7 +28,9 @@ impl State {
             Some(glue) => glue,
             None => &NoCatalog,
         };
-        Orchestrator::new(&self.env.store, &self.registry, self.env.cloud).with_catalog(catalog)
+        Orchestrator::new(&self.env.store, &self.registry, self.env.cloud)
+            .with_catalog(catalog)
+            .with_kernels(&self.kernels)
     }
 
     /// Starts `request` on another invocation of this function.
@@ -206,10 +210,19 @@ async fn handler(state: Arc<State>, event: LambdaEvent<Value>) -> Result<Value, 
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    let env = or_exit("orchestrator", OrchestratorEnv::from_env());
+    // Lives as long as the process; leaked so the kernel loader can borrow its store.
+    let env: &'static OrchestratorEnv = Box::leak(Box::new(or_exit(
+        "orchestrator",
+        OrchestratorEnv::from_env(),
+    )));
     let state = Arc::new(State {
         env,
         registry: sim_experiments::registry(),
+        kernels: StoreKernels::new(
+            &env.store,
+            sweep_lambda::kernel_cache_dir(),
+            env.kernel_uploads,
+        ),
     });
     lambda_runtime::run(service_fn(move |event| handler(state.clone(), event))).await
 }

@@ -5,16 +5,19 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 #[cfg(not(feature = "fault-injection"))]
 use sweep_aws::S3Store;
+use sweep_cloud::kernels::StoreKernels;
 use sweep_cloud::worker::{WorkerError, handle};
-use sweep_core::Registry;
+use sweep_core::{KernelResolver, Registry};
 use sweep_lambda::{client_from_env, log, now_ms, or_exit, store_from_env};
 
 struct State {
     #[cfg(not(feature = "fault-injection"))]
-    store: S3Store,
+    store: &'static S3Store,
     #[cfg(feature = "fault-injection")]
-    store: faults::SlowStore,
+    store: &'static faults::SlowStore,
     registry: Registry,
+    /// Libraries of uploaded kernels, downloaded once per warm container.
+    kernels: StoreKernels<'static>,
 }
 
 /// Test-only: `$SWEEP_FAULT_DIR/slow-shard-N` holding a number of milliseconds makes a worker
@@ -105,7 +108,14 @@ fn run(state: &State, bytes: &[u8]) -> Result<Value, Error> {
     let (run_id, attempt) = sweep_cloud::WorkerPayload::parse(bytes)
         .map(|p| (p.run_id, p.attempt))
         .unwrap_or_default();
-    match handle(bytes, &state.store, &state.registry, sweep_lambda::now_ms) {
+    let kernels: &dyn KernelResolver = &state.kernels;
+    match handle(
+        bytes,
+        state.store,
+        &state.registry,
+        Some(kernels),
+        sweep_lambda::now_ms,
+    ) {
         Ok(report) => {
             log(
                 "info",
@@ -143,9 +153,12 @@ async fn main() -> Result<(), Error> {
     let store = or_exit("worker", store_from_env(&client));
     #[cfg(feature = "fault-injection")]
     let store = faults::SlowStore(store);
+    // Lives as long as the process; leaked so the kernel loader can borrow it.
+    let store = Box::leak(Box::new(store));
     let state = Arc::new(State {
         store,
         registry: sim_experiments::registry(),
+        kernels: StoreKernels::new(store, sweep_lambda::kernel_cache_dir(), true),
     });
     lambda_runtime::run(service_fn(move |event| handler(state.clone(), event))).await
 }
