@@ -1,11 +1,12 @@
-"""A Rust kernel from a `%%sweep kernel` cell on Ray: the workers receive the library's bytes
-from the driver (they have neither its files nor a compiler) and compute the same rows as
-`local`."""
+"""A Rust kernel from a `%%sweep kernel` cell on every backend: on Ray the workers receive
+the library's bytes from the driver (they have neither its files nor a compiler), in the
+emulated cloud the Lambdas download the uploaded library; all three give the same rows."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pytest
@@ -14,8 +15,12 @@ from test_magics import cell, ip  # noqa: F401 - the real IPython shell of the m
 from test_rust_kernels import OU_BODY, kernel_cell, kernel_env  # noqa: F401 - shared setup
 
 from sweep_magic import _native
+from sweep_magic.backends.cloud import CloudRun
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+if TYPE_CHECKING:
+    from _faults import Emulation
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.cloud]
 
 ray = pytest.importorskip("ray")
 
@@ -48,11 +53,13 @@ params: {{theta: [0.5, 1.0, 2.0], sigma: [0.3, 1.0], x0: 1.5}}
 """
 
 
-def test_a_cell_kernel_on_ray_gives_the_local_rows_from_shipped_bytes(
+def test_a_cell_kernel_gives_the_same_rows_on_local_ray_and_the_cloud(
     ip: InteractiveShell,  # noqa: F811
     root: Path,
     kernel_env: Path,  # noqa: F811
     worker_cache: Path,
+    emulation: Emulation,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     result, out = kernel_cell(ip, "ou_ray", OU_BODY)
     assert result.error_in_exec is None, out
@@ -86,3 +93,17 @@ def test_a_cell_kernel_on_ray_gives_the_local_rows_from_shipped_bytes(
     # The workers loaded the shipped bytes into their own cache, checked against the sha.
     assert [p.name for p in worker_cache.iterdir()] == [f"{sha}.so"]
     assert Path(cached).is_file()
+
+    # The emulated cloud: the client uploads the library, the Lambdas load it from S3.
+    emulation.clear()
+    for key, value in emulation.cloud.client_env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(CloudRun, "poll_s", 0.2)
+    result, out = cell(ip, SPEC.format(flags="--cloud -o cloud_run"))
+    assert result.error_in_exec is None, out
+    cloud_run = ip.user_ns["cloud_run"]
+    assert cloud_run.spec["kernel_sha256"] == sha
+    cloud_rows = cloud_run.to_pandas().drop(columns="duration_us")
+    pd.testing.assert_frame_equal(
+        cloud_rows.sort_values(["point", "replicate"]).reset_index(drop=True), local_rows
+    )
