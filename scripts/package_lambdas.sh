@@ -3,11 +3,15 @@
 #   target/lambda/orchestrator/bootstrap.zip, target/lambda/worker/bootstrap.zip
 # Usage: bash scripts/package_lambdas.sh [x86_64|arm64]   (default x86_64)
 # cargo-lambda links through zig (both from PyPI, pinned in requirements/dev.lock) against an
-# old glibc, so the binaries run on Amazon Linux 2023. arm64 (Graviton, ~20% cheaper per
-# GB-second) needs the aarch64-unknown-linux-gnu Rust target: `rustup target add` it first.
+# old glibc, so the binaries run on Amazon Linux 2023. The default matches the default of the
+# Terraform variable `architecture` (infra/terraform/variables.tf; tests/test_infra.py checks
+# that they agree). arm64 (Graviton, ~20% cheaper per GB-second) needs the
+# aarch64-unknown-linux-gnu Rust target first: `rustup target add aarch64-unknown-linux-gnu`,
+# then deploy with TF_VAR_architecture=arm64.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-arch="${1:-x86_64}"
+default_arch=x86_64
+arch="${1:-$default_arch}"
 case "$arch" in
   x86_64) flag=--x86-64; triple=x86_64-unknown-linux-gnu ;;
   arm64) flag=--arm64; triple=aarch64-unknown-linux-gnu ;;
@@ -38,4 +42,4 @@ for f in orchestrator worker; do
     exit 1
   fi
 done
-echo "architecture: $arch (Terraform: lambda_architecture = \"$arch\")"
+echo "architecture: $arch (Terraform: architecture = \"$arch\", e.g. export TF_VAR_architecture=$arch)"

@@ -6,7 +6,6 @@ Exit codes: 0 success, 1 run or storage failure, 2 bad spec or usage, 130 interr
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import time
@@ -265,18 +264,42 @@ def _kernel(args: argparse.Namespace) -> int:
     return 0
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGINT, SIGTERM and SIGHUP stop `sweep local-cloud up` alike (also when SIGINT was
+    inherited as ignored, as a shell does for background jobs)."""
+    raise KeyboardInterrupt
+
+
 def _local_cloud(args: argparse.Namespace) -> int:
+    import signal
+
     from .local_cloud import LocalCloud
 
-    with LocalCloud(concurrency=args.concurrency) as cloud:
-        print("local cloud emulation is up; in another shell:", file=sys.stderr)
-        for key, value in cloud.client_env().items():
-            print(f"export {key}={value}")
-        print("(Ctrl-C stops it)", file=sys.stderr)
-        sys.stdout.flush()
-        with contextlib.suppress(KeyboardInterrupt):
-            cloud.wait()
-    return 0
+    features = tuple(f for f in args.features.split(",") if f) if args.features else ()
+    cloud = LocalCloud(concurrency=args.concurrency, features=features)
+    stops = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+    previous = {signum: signal.signal(signum, _interrupt) for signum in stops}
+    up = False
+    try:
+        # Leaving the `with` block, however it is left, stops every process the emulation
+        # started (LocalCloud.stop); the first start builds the Lambdas, which takes minutes.
+        with cloud:
+            up = True
+            print("local cloud emulation is up; in another shell:", file=sys.stderr)
+            for key, value in cloud.client_env().items():
+                print(f"export {key}={value}")
+            print(f"(Ctrl-C stops it; logs in {cloud.workdir})", file=sys.stderr)
+            sys.stdout.flush()
+            exited = cloud.wait()
+            print(f"error: {exited} exited; see {cloud.workdir}", file=sys.stderr)
+            return 1
+    except KeyboardInterrupt:
+        print("local cloud emulation stopped", file=sys.stderr)
+        return 0 if up else 130
+    finally:
+        for signum, handler in previous.items():
+            if handler is not None:  # None: a handler installed outside Python, kept as is
+                signal.signal(signum, handler)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -384,8 +407,18 @@ def _parser() -> argparse.ArgumentParser:
         "local-cloud",
         help="run the cloud path here: S3 server + both Lambdas under cargo lambda watch",
     )
-    p.add_argument("action", choices=["up"], help="start it and wait (Ctrl-C stops it)")
+    p.add_argument(
+        "action",
+        choices=["up"],
+        help="start it and wait; Ctrl-C or SIGTERM stops it and every process it started",
+    )
     p.add_argument("--concurrency", type=int, default=4, help="instances per function")
+    p.add_argument(
+        "--features",
+        default="",
+        help="cargo features of the Lambda build, comma-separated (the tests use "
+        "fault-injection, so that their builds are shared)",
+    )
     return parser
 
 

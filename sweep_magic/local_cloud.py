@@ -5,7 +5,11 @@ Gateway HTTP API v2 events).
 
 ``sweep local-cloud up`` starts it and prints the environment a client needs; tests use
 :class:`LocalCloud` as a context manager. It needs a source checkout (the Lambdas are built
-from ``lambda/functions`` by cargo) and the ``emulation`` extra.
+from ``lambda/functions`` by cargo; see :func:`find_checkout`) and the ``emulation`` extra
+(moto's server and cargo-lambda), installed from the lock with :data:`INSTALL_COMMAND`.
+Stopping it (``stop()``, leaving the ``with`` block, or SIGINT / SIGTERM to
+``sweep local-cloud up``) ends every process it started: the servers and whatever they
+started in turn (the Lambda function processes, a cargo build still running).
 
 Differences from AWS that matter, and how they are handled:
 
@@ -20,6 +24,8 @@ Differences from AWS that matter, and how they are handled:
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -31,13 +37,14 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
 from .errors import BackendError
 
-__all__ = ["LocalCloud"]
+__all__ = ["INSTALL_COMMAND", "SOURCE_DIR_ENV", "LocalCloud", "find_checkout"]
 
 BUCKET = "sweep-local"
 REGION = "us-east-1"
@@ -52,27 +59,174 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _source_dir() -> Path:
-    functions = Path(__file__).resolve().parent.parent / "lambda" / "functions"
-    if not (functions / "Cargo.toml").is_file():
-        raise BackendError(
-            "the local cloud emulation builds the Lambdas from source: run it from a "
-            "checkout of the repository (lambda/functions was not found)"
-        )
-    return functions
+#: Where the source checkout is, when it is not found on its own (see :func:`find_checkout`).
+SOURCE_DIR_ENV = "SWEEP_SOURCE_DIR"
+#: The lock that pins the ``emulation`` extra (with the ``cloud`` client and the test tools).
+EMULATION_LOCK = "requirements/dev.lock"
+#: Installs the emulation's packages into the venv of ``scripts/demo.sh``, from the checkout.
+INSTALL_COMMAND = f".venv/bin/python -m pip install -r {EMULATION_LOCK}"
+# Python modules the emulation runs (moto's server is a Flask app) and the programs it starts.
+_EMULATION_MODULES = {"moto": "moto", "flask": "flask", "flask_cors": "flask-cors"}
 
 
-def _cargo_lambda() -> str:
+def _is_checkout(path: Path) -> bool:
+    """Whether ``path`` is a sweep_magic source checkout: it has the Lambda crate."""
+    manifest = path / "lambda" / "functions" / "Cargo.toml"
+    try:
+        return manifest.is_file() and 'name = "sweep_lambda"' in manifest.read_text()
+    except OSError:
+        return False
+
+
+def find_checkout(
+    *,
+    environ: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    package_dir: Path | None = None,
+    prefix: Path | None = None,
+) -> Path:
+    """The root of the source checkout the Lambdas are built from, the first of:
+
+    1. ``$SWEEP_SOURCE_DIR`` (an error if it is set and not a checkout);
+    2. the folder this package is imported from, when that is a checkout (an editable
+       install, as ``scripts/test.sh`` makes it);
+    3. the current directory or one of its parents;
+    4. the folder that holds this interpreter's virtual environment (``scripts/demo.sh``
+       creates ``.venv`` inside the checkout and installs the package into it, not editable).
+    """
+    environ = dict(os.environ) if environ is None else environ
+    explicit = environ.get(SOURCE_DIR_ENV, "").strip()
+    if explicit:
+        path = Path(explicit).expanduser().resolve()
+        if not _is_checkout(path):
+            raise BackendError(
+                f"{SOURCE_DIR_ENV}={explicit} is not a sweep_magic source checkout "
+                "(no lambda/functions/Cargo.toml there)"
+            )
+        return path
+    here = (cwd or Path.cwd()).resolve()
+    candidates = [
+        (package_dir or Path(__file__).resolve().parent).parent,
+        here,
+        *here.parents,
+        (prefix or Path(sys.prefix)).resolve().parent,
+    ]
+    for candidate in candidates:
+        if _is_checkout(candidate):
+            return candidate
+    raise BackendError(
+        "the local cloud emulation builds the Lambdas from a source checkout of sweep_magic: "
+        f"run it inside the checkout, or set {SOURCE_DIR_ENV} to the checkout's folder"
+    )
+
+
+def _cargo_lambda() -> str | None:
     beside = Path(sys.executable).parent / "cargo-lambda"
-    found = str(beside) if beside.exists() else shutil.which("cargo-lambda")
-    if not found:
-        raise BackendError("cargo-lambda is not installed (pip install 'sweep_magic[emulation]')")
+    return str(beside) if beside.exists() else shutil.which("cargo-lambda")
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the current directory when it is under it, else absolute."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def install_command(checkout: Path) -> str:
+    """:data:`INSTALL_COMMAND` for this interpreter and ``checkout`` (the README's command
+    when run from the checkout with its ``.venv``)."""
+    python = Path(sys.executable)
+    if not python.is_absolute():
+        python = Path.cwd() / python
+    return f"{_shown(python)} -m pip install -r {_shown(checkout / EMULATION_LOCK)}"
+
+
+def missing_emulation_packages() -> list[str]:
+    """The packages of the ``emulation`` extra that are not installed for this interpreter."""
+    missing = [
+        package
+        for module, package in _EMULATION_MODULES.items()
+        if importlib.util.find_spec(module) is None
+    ]
+    if _cargo_lambda() is None:
+        missing.append("cargo-lambda")
+    return missing
+
+
+def require_emulation(checkout: Path) -> None:
+    """Raises one line naming the install command unless the emulation can start."""
+    missing = missing_emulation_packages()
+    if missing:
+        raise BackendError(
+            f"the local cloud emulation needs the emulation extra ({', '.join(missing)} "
+            f"missing); install it from the lock: {install_command(checkout)}"
+        )
+
+
+def _processes() -> dict[int, tuple[int, int, str]]:
+    """Every live process as pid -> (parent pid, session id, start time) (Linux /proc; empty
+    elsewhere). The start time tells a process from a later one that got the same pid."""
+    found: dict[int, tuple[int, int, str]] = {}
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return found
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            # state, ppid, pgrp, session, ... starttime (field 22 of stat, here index 19)
+            if fields[0] != "Z":  # a zombie has already exited
+                found[int(entry.name)] = (int(fields[1]), int(fields[3]), fields[19])
+        except (OSError, IndexError, ValueError):
+            continue
     return found
+
+
+def _family(roots: set[int]) -> set[tuple[int, str]]:
+    """The live processes that ``roots`` started, directly or not, and those that stay in the
+    session of a root, as (pid, start time). ``cargo lambda watch`` runs each function process
+    in a session of its own, so the parent links are what find those."""
+    table = _processes()
+    family = {pid for pid, (_, session, _) in table.items() if session in roots}
+    family |= roots & set(table)
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _, _) in table.items():
+        children.setdefault(parent, []).append(pid)
+    todo = list(family)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in family:
+                family.add(child)
+                todo.append(child)
+    return {(pid, table[pid][2]) for pid in family}
+
+
+def _alive(members: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    table = _processes()
+    return {(pid, started) for pid, started in members if table.get(pid, (0, 0, ""))[2] == started}
+
+
+@contextlib.contextmanager
+def _stop_signals_deferred() -> Iterator[None]:
+    """Holds SIGINT, SIGTERM and SIGHUP back while the emulation is being stopped, so a second
+    Ctrl-C cannot cut the clean-up short; they are delivered afterwards."""
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, OSError, ValueError):
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class LocalCloud:
     """Starts the emulation on free loopback ports; ``stop()`` (or leaving the ``with``
-    block) ends both servers."""
+    block) ends both servers and every process they started."""
 
     def __init__(
         self,
@@ -82,16 +236,29 @@ class LocalCloud:
         features: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
         startup_timeout: float = 900.0,
+        source_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.concurrency = concurrency
-        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="sweep-local-cloud-"))
+        #: The source checkout the Lambdas are built from; found by :func:`find_checkout` on
+        #: ``start()`` unless given.
+        self.source_dir = Path(source_dir) if source_dir is not None else None
+        self._workdir = Path(workdir) if workdir else None
         self.features = features
         self.extra_env = dict(env or {})
         self.startup_timeout = startup_timeout
         self.s3_port = _free_port()
         self.lambda_port = _free_port()
         self._procs: list[subprocess.Popen[bytes]] = []
+        self._names: dict[int, str] = {}
         self._logs: list[IO[bytes]] = []
+
+    @property
+    def workdir(self) -> Path:
+        """Where the servers' logs go: the folder given, else a new temporary folder, made
+        when first needed (so a start refused by its checks leaves nothing behind)."""
+        if self._workdir is None:
+            self._workdir = Path(tempfile.mkdtemp(prefix="sweep-local-cloud-"))
+        return self._workdir
 
     # -- addresses ---------------------------------------------------------------------------
 
@@ -148,7 +315,7 @@ class LocalCloud:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def _spawn(self, args: list[str], log_name: str, cwd: Path | None = None) -> None:
+    def _spawn(self, args: list[str], log_name: str, what: str, cwd: Path | None = None) -> None:
         log = open(self.workdir / log_name, "ab")  # noqa: SIM115 - closed in stop()
         self._logs.append(log)
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
@@ -159,9 +326,13 @@ class LocalCloud:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
-            start_new_session=True,  # its own process group: stop() ends the Lambdas too
+            # Its own session (and process group): a terminal's Ctrl-C reaches only the
+            # process that started it, which stops everything in order, and stop() finds
+            # every process it started by the session they stay in.
+            start_new_session=True,
         )
         self._procs.append(proc)
+        self._names[proc.pid] = what
 
     def _wait_http(self, url: str, ok: tuple[int, ...], deadline: float, what: str) -> None:
         while True:
@@ -182,16 +353,23 @@ class LocalCloud:
             time.sleep(0.3)
 
     def start(self) -> LocalCloud:
+        """Starts both servers and waits until the orchestrator answers (the first start
+        builds the Lambdas). Raises :class:`BackendError` in one line, before starting
+        anything, when there is no source checkout or the emulation extra is missing."""
+        source = self.source_dir = self.source_dir or find_checkout()
+        require_emulation(source)
+        cargo_lambda = _cargo_lambda() or "cargo-lambda"  # require_emulation found it
         deadline = time.monotonic() + self.startup_timeout
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._spawn(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.s3_port)],
             "s3.log",
+            "the S3 server",
         )
         self._wait_http(self.s3_url + "/moto-api/", (200,), deadline, "the S3 server")
         self._create_bucket()
         args = [
-            _cargo_lambda(),
+            cargo_lambda,
             "lambda",
             "watch",
             "--invoke-address",
@@ -206,7 +384,7 @@ class LocalCloud:
             args += ["--features", ",".join(self.features)]
         for key, value in self.function_env().items():
             args += ["--env-var", f"{key}={value}"]
-        self._spawn(args, "lambdas.log", cwd=_source_dir())
+        self._spawn(args, "lambdas.log", "the Lambda emulator", cwd=source / "lambda" / "functions")
         # The first request builds and starts the functions.
         self._wait_http(self.api_url + "/experiments", (200,), deadline, "the orchestrator")
         self.invoke("worker", {"warm": True})
@@ -230,28 +408,58 @@ class LocalCloud:
         except urllib.error.HTTPError as err:
             return err.code, json.loads(err.read() or b"null")
 
-    def wait(self) -> None:
-        """Blocks until a server exits (or Ctrl-C)."""
-        while all(p.poll() is None for p in self._procs):
+    def wait(self) -> str:
+        """Blocks until a server exits (or Ctrl-C); returns which one exited."""
+        while True:
+            for proc in self._procs:
+                if proc.poll() is not None:
+                    return self._names.get(proc.pid, "a server")
             time.sleep(0.5)
 
-    def stop(self) -> None:
+    def pids(self) -> list[int]:
+        """Every live process of the emulation: the servers and what they started."""
+        live = {p.pid for p in self._procs if p.poll() is None}
+        return sorted(live | {pid for pid, _ in _family({p.pid for p in self._procs})})
+
+    def _signal(self, members: set[tuple[int, str]], signum: int) -> None:
         for proc in self._procs:
             if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    continue
-        for proc in self._procs:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        for log in self._logs:
-            log.close()
-        self._procs.clear()
-        self._logs.clear()
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signum)
+        for pid, _ in _alive(members):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signum)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ends every process of the emulation: SIGTERM first, SIGKILL for what is still
+        there after ``timeout`` seconds. Safe to call more than once.
+
+        The processes are found before any is signalled: once ``cargo lambda watch`` exits,
+        nothing links its function processes to this one any more."""
+        with _stop_signals_deferred():
+            roots = {p.pid for p in self._procs}
+            members = _family(roots)
+            self._signal(members, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            killed = False
+            while True:
+                for proc in self._procs:
+                    proc.poll()  # reaps the servers as they exit
+                members = _alive(members | _family(roots))  # with anything started meanwhile
+                if not members or (killed and time.monotonic() > deadline):
+                    break
+                if not killed and time.monotonic() > deadline:
+                    self._signal(members, signal.SIGKILL)
+                    killed, deadline = True, time.monotonic() + timeout
+                time.sleep(0.1)
+            for proc in self._procs:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=timeout)
+            for log in self._logs:
+                log.close()
+            self._procs.clear()
+            self._names.clear()
+            self._logs.clear()
 
     def __enter__(self) -> LocalCloud:
         try:

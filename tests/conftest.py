@@ -121,6 +121,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 EMULATION_ENV = {
     "SWEEP_GLUE_DATABASE": "sweep_magic",
     "SWEEP_S3_TIMEOUT_MS": "1000",
+    # The supervisor re-sends shards that never started 2 s after submission (10 min in
+    # AWS); it runs only when a test invokes it (tests/test_supervisor.py).
+    "SWEEP_UNSTARTED_MS": "2000",
+    # AWS calls give up retrying after 3 s (45 s by default), so the reliability suite's 6 s S3
+    # outage outlasts them, as a long outage would in AWS.
+    "SWEEP_AWS_RETRY_BUDGET_MS": "3000",
 }
 
 

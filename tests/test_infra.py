@@ -215,13 +215,14 @@ WORKER_OBJECT_RULES = {
         f"{OBJECTS}results/*",
         f"{OBJECTS}failures/*",
         f"{OBJECTS}runs/*/shards/*",
+        f"{OBJECTS}runs/*/done/*",
         f"{OBJECTS}runs/*/started/*",
     },
 }
 ORCHESTRATOR_OBJECT_RULES = {
     "s3:GetObject": {f"{OBJECTS}runs/*", KERNELS},
-    "s3:PutObject": {f"{OBJECTS}runs/*"},
-    "s3:DeleteObject": {f"{OBJECTS}runs/*/cancel"},
+    "s3:PutObject": {f"{OBJECTS}runs/*", f"{OBJECTS}active/*"},
+    "s3:DeleteObject": {f"{OBJECTS}runs/*/cancel", f"{OBJECTS}active/*"},
 }
 # Every table of the module's Glue database (those the orchestrator creates for uploaded kernels
 # included): this catalog, this database, nothing else.
@@ -313,6 +314,92 @@ def test_knobs_are_variables() -> None:
         name for block in blocks("variable", parse_dir(EXAMPLES / "basic")) for name in block
     }
     assert "region" in example_vars
+
+
+def variables_of(directory: Path) -> dict[str, dict[str, Any]]:
+    """The variable blocks of the .tf files in `directory`, by name."""
+    return {
+        name: body
+        for block in blocks("variable", parse_dir(directory))
+        for name, body in block.items()
+    }
+
+
+PACKAGE_SCRIPT = REPO / "scripts" / "package_lambdas.sh"
+
+
+def test_lambda_architecture_default_is_what_the_package_script_builds() -> None:
+    """`bash scripts/package_lambdas.sh` with no argument builds zips that the module deploys
+    with its defaults (and the example's), and the script names the real variable."""
+    script = PACKAGE_SCRIPT.read_text()
+    (default,) = re.findall(r"^default_arch=([a-z0-9_]+)$", script, flags=re.M)
+    assert 'arch="${1:-$default_arch}"' in script, "the script's default is default_arch"
+    assert f"(default {default})" in script, "the usage line names the default"
+    module = variables_of(MODULE)
+    assert module["architecture"]["default"] == default == "x86_64"
+    assert variables_of(EXAMPLES / "basic")["architecture"]["default"] == default
+    (condition,) = [v["condition"] for v in module["architecture"]["validation"]]
+    accepted = set(re.findall(r'"([a-z0-9_]+)"', condition))
+    assert accepted == {"x86_64", "arm64"}
+    assert all(f"  {arch})" in script for arch in accepted), "the script builds every value"
+    named = re.findall(r"Terraform: ([a-z_]+) =", script)
+    assert named, "the script's last line names the Terraform variable to set"
+    assert set(named) <= set(module), f"the script names {named}, not a module variable"
+    assert set(re.findall(r"TF_VAR_([a-z_]+)=", script)) <= set(module)
+
+
+def check_passthrough(
+    module: dict[str, dict[str, Any]], example: dict[str, dict[str, Any]], call: dict[str, Any]
+) -> None:
+    """`example` declares each variable of `module` (same type, default and description) and
+    `call`, its module block, passes each one through as var.<name>."""
+    missing = sorted(set(module) - set(example))
+    assert not missing, f"examples/basic does not declare {missing}"
+    assert set(example) - set(module) == {"region", "tags"}, "only the provider's own inputs"
+    for name, body in module.items():
+        for key in ("type", "description"):
+            assert example[name].get(key) == body.get(key), f"{name}: {key} differs"
+        assert ("default" in example[name]) == ("default" in body), f"{name}: default"
+        assert example[name].get("default") == body.get("default"), f"{name}: default differs"
+    arguments = {k: v for k, v in call.items() if k not in {"source", "version", "providers"}}
+    assert arguments == {name: f"${{var.{name}}}" for name in module}, (
+        "the module block passes every variable as var.<name>: "
+        f"missing {sorted(set(module) - set(arguments))}, "
+        f"extra or renamed {sorted(k for k in arguments if arguments[k] != f'${{var.{k}}}')}"
+    )
+
+
+def example_module_call() -> dict[str, Any]:
+    (call,) = [
+        body
+        for block in blocks("module", parse_dir(EXAMPLES / "basic"))
+        for name, body in block.items()
+        if name == "sweep_magic"
+    ]
+    assert call["source"] == "../.."
+    return dict(call)
+
+
+def test_example_declares_and_passes_every_module_variable() -> None:
+    """So every TF_VAR_<name> of the module works in examples/basic (docs/deploy.md)."""
+    check_passthrough(variables_of(MODULE), variables_of(EXAMPLES / "basic"), example_module_call())
+
+
+@pytest.mark.parametrize("mutation", ["undeclared", "not passed", "other default", "renamed"])
+def test_passthrough_check_rejects_a_broken_example(mutation: str) -> None:
+    module = variables_of(MODULE)
+    example = {name: dict(body) for name, body in variables_of(EXAMPLES / "basic").items()}
+    call = example_module_call()
+    if mutation == "undeclared":
+        del example["glue_database_name"]
+    elif mutation == "not passed":
+        del call["max_points"]
+    elif mutation == "other default":
+        example["architecture"]["default"] = "arm64"
+    else:
+        call["shards_per_invoke"] = "${var.dispatch_concurrency}"
+    with pytest.raises(AssertionError):
+        check_passthrough(module, example, call)
 
 
 def test_no_account_ids_bucket_names_or_keys_in_code() -> None:
@@ -438,7 +525,7 @@ def test_worker_touches_only_its_prefixes() -> None:
 def test_orchestrator_invokes_only_worker_and_itself_and_touches_only_runs() -> None:
     statements = policy("orchestrator")
     check_object_access(statements, ORCHESTRATOR_OBJECT_RULES)
-    check_list_bucket_conditioned(statements, {"PREFIX/runs/*"})
+    check_list_bucket_conditioned(statements, {"PREFIX/runs/*", "PREFIX/active/*"})
     invoke = [s for s in allows(statements) if any(a.startswith("lambda:") for a in s["actions"])]
     assert [s["actions"] for s in invoke] == [["lambda:InvokeFunction"]]
     assert set(invoke[0]["resources"]) == {

@@ -72,7 +72,17 @@ data "aws_iam_policy_document" "orchestrator" {
     resources = ["${local.objects_arn}runs/*/cancel"]
   }
 
-  # Status lists a run's markers. Also makes a HEAD of a missing key answer 404, not 403.
+  # The supervisor's watch list: submit and resume add active/<run_id>, the supervisor's
+  # scheduled pass removes it when the run completes or is cancelled.
+  statement {
+    sid       = "WatchActiveRuns"
+    effect    = "Allow"
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = ["${local.objects_arn}active/*"]
+  }
+
+  # Status lists a run's done tallies, the supervisor the runs it watches. Also makes a HEAD
+  # of a missing key answer 404, not 403.
   statement {
     sid       = "ListRuns"
     effect    = "Allow"
@@ -81,7 +91,7 @@ data "aws_iam_policy_document" "orchestrator" {
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["${local.runs_prefix}*"]
+      values   = ["${local.runs_prefix}*", "${local.active_prefix}*"]
     }
   }
 
@@ -194,6 +204,7 @@ data "aws_iam_policy_document" "worker" {
       "${local.objects_arn}results/*",
       "${local.objects_arn}failures/*",
       "${local.objects_arn}runs/*/shards/*",
+      "${local.objects_arn}runs/*/done/*",
       "${local.objects_arn}runs/*/started/*",
     ]
   }

@@ -42,6 +42,7 @@ locals {
   s3_root     = trimsuffix("s3://${aws_s3_bucket.results.id}/${var.key_prefix}", "/")
 
   runs_prefix           = "${var.key_prefix}runs/"
+  active_prefix         = "${var.key_prefix}active/"
   results_prefix        = "${var.key_prefix}results/"
   failures_prefix       = "${var.key_prefix}failures/"
   athena_results_prefix = "${var.key_prefix}athena-results/"

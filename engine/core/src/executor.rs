@@ -233,6 +233,12 @@ impl Run {
         if failed.rows() > 0 {
             store.put(&self.keys.failures(shard), &failed.to_parquet()?)?;
         }
+        // The tally status counts: after the data (so it implies the shard's rows are all
+        // written), before the marker that makes the shard done for resumes.
+        store.put(
+            &self.keys.done(shard, marker.rows_failed, marker.elapsed_ms),
+            b"",
+        )?;
         let bytes = serde_json::to_vec(&marker).expect("marker serializes");
         store.put(&self.keys.marker(shard), &bytes)?;
         control.record(&marker);

@@ -120,9 +120,13 @@ impl Table {
 
 /// Every key of the layout as a template with `{run_id}`, `{experiment}` and `{shard}`
 /// placeholders (for documentation and for checking IAM policies against the layout).
-pub const TEMPLATES: [(&str, &str); 8] = [
+pub const TEMPLATES: [(&str, &str); 11] = [
     ("manifest", "runs/{run_id}/manifest.json"),
     ("marker", "runs/{run_id}/shards/{shard}.json"),
+    (
+        "done",
+        "runs/{run_id}/done/{shard}-{rows_failed}-{elapsed_ms}",
+    ),
     ("started", "runs/{run_id}/started/{shard}.json"),
     ("redispatched", "runs/{run_id}/redispatched/{shard}.json"),
     ("cancel", "runs/{run_id}/cancel"),
@@ -135,7 +139,17 @@ pub const TEMPLATES: [(&str, &str); 8] = [
         "failures/{experiment}/run_id={run_id}/part-{shard}.parquet",
     ),
     ("kernel", "kernels/{sha256}.so"),
+    ("summary", "runs/{run_id}/summary.json"),
+    ("active", "active/{run_id}"),
 ];
+
+/// `active/`: one empty object per cloud run the supervisor still watches.
+pub const ACTIVE_PREFIX: &str = "active/";
+
+/// `active/<run_id>`.
+pub fn active_key(run_id: &str) -> String {
+    format!("{ACTIVE_PREFIX}{run_id}")
+}
 
 /// `kernels/<sha256>.so`: an uploaded kernel library, named by the SHA-256 of its bytes (which
 /// every reader recomputes). `None` unless `sha256` is 64 lower-case hex digits.
@@ -182,6 +196,21 @@ pub fn shard_of_file(name: &str) -> Option<u64> {
 pub fn shard_of_started_key(key: &str) -> Option<u64> {
     let (_, name) = key.strip_prefix(RUNS_PREFIX)?.split_once("/started/")?;
     shard_of_file(name)
+}
+
+/// `(shard, rows_failed, elapsed_ms)` of a done tally's key (or its last path segment).
+pub fn parse_done_key(key: &str) -> Option<(u64, u64, u64)> {
+    let name = key.rsplit('/').next()?;
+    let mut parts = name.split('-');
+    let mut number = || -> Option<u64> {
+        let p = parts.next()?;
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        p.parse().ok()
+    };
+    let parsed = (number()?, number()?, number()?);
+    parts.next().is_none().then_some(parsed)
 }
 
 /// Keys of one run.
@@ -241,6 +270,21 @@ impl RunKeys {
         format!("{}{}.json", self.markers_prefix(), self.shard_name(shard))
     }
 
+    /// `runs/<run_id>/done/`: the prefix of every done tally.
+    pub fn done_prefix(&self) -> String {
+        format!("{}done/", self.run_prefix())
+    }
+
+    /// `runs/<run_id>/done/<shard>-<rows_failed>-<elapsed_ms>`: an empty object whose name
+    /// carries what status needs of a finished shard, so status reads names, never bodies.
+    pub fn done(&self, shard: u64, rows_failed: u64, elapsed_ms: u64) -> String {
+        format!(
+            "{}{}-{rows_failed}-{elapsed_ms}",
+            self.done_prefix(),
+            self.shard_name(shard)
+        )
+    }
+
     /// `runs/<run_id>/started/`: the prefix of every started marker.
     pub fn started_prefix(&self) -> String {
         format!("{}started/", self.run_prefix())
@@ -258,6 +302,11 @@ impl RunKeys {
             self.run_prefix(),
             self.shard_name(shard)
         )
+    }
+
+    /// `runs/<run_id>/summary.json`: written once by the supervisor when the run completes.
+    pub fn summary(&self) -> String {
+        format!("{}summary.json", self.run_prefix())
     }
 
     /// `runs/<run_id>/cancel`.
@@ -362,17 +411,22 @@ mod tests {
                 .replace("{experiment}", "gbm")
                 .replace("{shard}", "00002")
                 .replace("{sha256}", &"ab".repeat(32))
+                .replace("{rows_failed}", "3")
+                .replace("{elapsed_ms}", "1500")
         };
         for (name, template) in TEMPLATES {
             let key = match name {
                 "manifest" => k.manifest(),
                 "marker" => k.marker(2),
+                "done" => k.done(2, 3, 1500),
                 "started" => k.started(2),
                 "redispatched" => k.redispatched(2),
                 "cancel" => k.cancel(),
                 "results" => k.results(2),
                 "failures" => k.failures(2),
                 "kernel" => kernel_key(&"ab".repeat(32)).unwrap(),
+                "summary" => k.summary(),
+                "active" => active_key("r1"),
                 other => panic!("no key for template {other}"),
             };
             assert_eq!(key, fill(template), "{name}");
@@ -393,6 +447,9 @@ mod tests {
         assert_eq!(shard_of_started_key(&k.started(4)), Some(4));
         assert_eq!(shard_of_started_key(&k.marker(4)), None);
         assert_eq!(Table::Results.catalog_name("gbm"), "results_gbm");
+        assert_eq!(parse_done_key(&k.done(12, 0, 5)), Some((12, 0, 5)));
+        assert_eq!(parse_done_key("00012-1-x"), None);
+        assert_eq!(parse_done_key("00012-1-2-3"), None);
         assert_eq!(kernel_key("../../x"), None);
         assert_eq!(kernel_key(&"AB".repeat(32)), None);
     }

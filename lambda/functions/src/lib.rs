@@ -168,6 +168,13 @@ impl OrchestratorEnv {
                 1,
                 100_000,
             )?,
+            unstarted_ms: number("SWEEP_UNSTARTED_MS", defaults.unstarted_ms, 0, u64::MAX)?,
+            supervise_max_runs: number(
+                "SWEEP_SUPERVISE_MAX_RUNS",
+                defaults.supervise_max_runs,
+                1,
+                100_000,
+            )?,
         };
         let store = store_from_env(&client)?;
         let catalog = match var("SWEEP_GLUE_DATABASE") {

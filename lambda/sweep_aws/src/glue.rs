@@ -137,12 +137,17 @@ impl GlueCatalog {
         let answer: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
         if reply.status != 200 {
             return Err(format!(
-                "glue {action} answered HTTP {}: {}",
+                "glue {action} answered HTTP {}: {}{}",
                 reply.status,
                 answer
                     .get("__type")
                     .or(answer.get("message"))
-                    .unwrap_or(&answer)
+                    .unwrap_or(&answer),
+                if reply.attempts > 1 {
+                    format!(" (after {} attempts)", reply.attempts)
+                } else {
+                    String::new()
+                }
             ));
         }
         Ok(answer)

@@ -1,8 +1,20 @@
 //! A signed request to an AWS service, with retries of transient failures.
+//!
+//! Requests are signed with AWS's own SigV4 implementation (`aws-sigv4`, the signer of the
+//! AWS SDK for Rust), with the settings the SDKs use per service: S3 signs the path exactly
+//! as sent and the payload's SHA-256 in `x-amz-content-sha256`; every other service signs the
+//! path percent-encoded once more (a Lambda function named by ARN or `name:alias` is sent as
+//! `arn%3Aaws%3A…` and signed as `arn%253Aaws%253A…`, as botocore does).
 
-use crate::sigv4::{self, Credentials};
+use crate::retry::{self, Jitter, RetryPolicy};
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode,
+};
+use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Bytes AWS wants percent-encoded in a query name or value, or in one path segment: all
 /// but RFC 3986's unreserved `A-Z a-z 0-9 - . _ ~` (non-ASCII bytes are always encoded).
@@ -35,7 +47,8 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// Parses `http(s)://host[:port]` (a trailing `/` is allowed; no path).
+    /// Parses `http(s)://host[:port]` (a trailing `/` is allowed; no path). The scheme's
+    /// default port is dropped, as the signer leaves it out of the signed `host`.
     pub fn parse(url: &str) -> Result<Self, String> {
         let (scheme, rest) = url
             .split_once("://")
@@ -49,6 +62,8 @@ impl Endpoint {
                 "endpoint {url:?} must be scheme://host[:port] with no path"
             ));
         }
+        let default_port = if scheme == "https" { ":443" } else { ":80" };
+        let host = host.strip_suffix(default_port).unwrap_or(host);
         Ok(Endpoint {
             scheme: scheme.into(),
             host: host.into(),
@@ -74,8 +89,56 @@ impl Endpoint {
     }
 }
 
+/// Credentials, read from the standard environment variables.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// `AWS_ACCESS_KEY_ID`.
+    pub access_key_id: String,
+    /// `AWS_SECRET_ACCESS_KEY`.
+    pub secret_access_key: String,
+    /// `AWS_SESSION_TOKEN` (always present inside Lambda).
+    pub session_token: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// Reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`.
+    pub fn from_env() -> Result<Self, String> {
+        let get = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        match (get("AWS_ACCESS_KEY_ID"), get("AWS_SECRET_ACCESS_KEY")) {
+            (Some(access_key_id), Some(secret_access_key)) => Ok(Credentials {
+                access_key_id,
+                secret_access_key,
+                session_token: get("AWS_SESSION_TOKEN"),
+            }),
+            _ => Err("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set \
+                      (Lambda sets them from the function's role)"
+                .into()),
+        }
+    }
+
+    fn identity(&self) -> Identity {
+        aws_credential_types::Credentials::new(
+            &self.access_key_id,
+            &self.secret_access_key,
+            self.session_token.clone(),
+            None,
+            "environment",
+        )
+        .into()
+    }
+}
+
 /// A response: status, selected headers, body.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Reply {
     /// HTTP status.
     pub status: u16,
@@ -83,6 +146,47 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// The `x-amz-function-error` header, if any.
     pub function_error: Option<String>,
+    /// The AWS error code of an error answer (`SlowDown`, `ThrottlingException`, ...), or
+    /// empty.
+    pub error_code: String,
+    /// How many times the request was sent to get this answer.
+    pub attempts: u32,
+    /// Whether an earlier send of the request failed without telling whether the service
+    /// carried it out (no answer, or a 5xx): a write may then already have been applied.
+    pub earlier_outcome_unknown: bool,
+}
+
+/// A failed send that got no HTTP answer.
+#[derive(Debug)]
+struct NoAnswer {
+    message: String,
+    retryable: bool,
+}
+
+/// Whether a send that failed with `error` before an answer arrived may succeed if repeated.
+fn transport_retryable(error: &ureq::Error) -> bool {
+    matches!(
+        error,
+        ureq::Error::Io(_)
+            | ureq::Error::Timeout(_)
+            | ureq::Error::HostNotFound
+            | ureq::Error::ConnectionFailed
+            | ureq::Error::Protocol(_)
+            | ureq::Error::BodyStalled
+    )
+}
+
+/// The signing settings the AWS SDKs use for `service`.
+fn signing_settings(service: &str) -> SigningSettings {
+    let mut settings = SigningSettings::default();
+    if service == "s3" {
+        // S3 signs the path as sent: no second encoding, and no normalization (a key may
+        // hold `//`, `.` or `..` segments). The payload's hash goes in a header S3 requires.
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    }
+    settings
 }
 
 /// A signing HTTP client for one region.
@@ -90,9 +194,10 @@ pub struct Reply {
 pub struct AwsClient {
     agent: ureq::Agent,
     credentials: Credentials,
+    identity: Identity,
     region: String,
-    /// Attempts per request for connection errors and 5xx answers.
-    pub attempts: u32,
+    /// How failed requests are retried.
+    pub retry: RetryPolicy,
 }
 
 impl std::fmt::Debug for AwsClient {
@@ -100,6 +205,7 @@ impl std::fmt::Debug for AwsClient {
         f.debug_struct("AwsClient")
             .field("region", &self.region)
             .field("credentials", &self.credentials)
+            .field("retry", &self.retry)
             .finish()
     }
 }
@@ -118,18 +224,23 @@ impl AwsClient {
             .into();
         AwsClient {
             agent,
+            identity: credentials.identity(),
             credentials,
             region: region.into(),
-            attempts: 4,
+            retry: RetryPolicy::default(),
         }
     }
 
-    /// A client from `AWS_REGION` (or `AWS_DEFAULT_REGION`) and the credential variables.
+    /// A client from `AWS_REGION` (or `AWS_DEFAULT_REGION`) and the credential variables,
+    /// retrying as [`RetryPolicy::default`] unless `AWS_MAX_ATTEMPTS` (the AWS SDKs' variable,
+    /// 1 to 20) or `SWEEP_AWS_RETRY_BUDGET_MS` (0 to 900000) say otherwise.
     pub fn from_env(timeout: Duration) -> Result<Self, String> {
         let region = std::env::var("AWS_REGION")
             .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
             .map_err(|_| "AWS_REGION is not set (Lambda sets it)".to_string())?;
-        Ok(AwsClient::new(Credentials::from_env()?, &region, timeout))
+        let mut client = AwsClient::new(Credentials::from_env()?, &region, timeout);
+        client.retry = RetryPolicy::from_env(client.retry)?;
+        Ok(client)
     }
 
     /// The region.
@@ -137,8 +248,72 @@ impl AwsClient {
         &self.region
     }
 
-    /// Sends a signed request, retrying connection errors, 5xx and throttling answers with
-    /// backoff. `path` must be URI-encoded already.
+    /// The URL of a request: `path` must be URI-encoded already; `query` is not.
+    pub fn url(endpoint: &Endpoint, path: &str, query: &[(String, String)]) -> String {
+        let mut url = format!("{}://{}{}", endpoint.scheme, endpoint.host, path);
+        if !query.is_empty() {
+            let q: Vec<String> = query
+                .iter()
+                .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
+                .collect();
+            url.push('?');
+            url.push_str(&q.join("&"));
+        }
+        url
+    }
+
+    /// The URL and the headers a request is sent with when signed at `time`: `headers`
+    /// followed by `x-amz-date`, `authorization`, the session token if any and (for S3)
+    /// `x-amz-content-sha256`. [`AwsClient::send`] signs each attempt this way.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sign(
+        &self,
+        service: &str,
+        endpoint: &Endpoint,
+        method: &str,
+        path: &str,
+        query: &[(String, String)],
+        headers: &[(String, String)],
+        body: &[u8],
+        time: SystemTime,
+    ) -> Result<(String, Vec<(String, String)>), String> {
+        let url = Self::url(endpoint, path, query);
+        let request = SignableRequest::new(
+            method,
+            url.as_str(),
+            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            SignableBody::Bytes(body),
+        )
+        .map_err(|e| format!("cannot sign {method} {url}: {e}"))?;
+        let params = v4::SigningParams::builder()
+            .identity(&self.identity)
+            .region(&self.region)
+            .name(service)
+            .time(time)
+            .settings(signing_settings(service))
+            .build()
+            .map_err(|e| format!("cannot sign {method} {url}: {e}"))?
+            .into();
+        let (instructions, _signature) = aws_sigv4::http_request::sign(request, &params)
+            .map_err(|e| format!("cannot sign {method} {url}: {e}"))?
+            .into_parts();
+        let mut signed = headers.to_vec();
+        signed.extend(
+            instructions
+                .headers()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        Ok((url, signed))
+    }
+
+    /// Sends a signed request, retrying throttling, internal errors and failures to get an
+    /// answer as [`AwsClient::retry`] says (after random delays; see [`crate::retry`]).
+    /// `path` must be URI-encoded already, `query` not.
+    ///
+    /// The last HTTP answer is returned as `Ok`, whatever its status: at once when it is not
+    /// retryable, else once the attempts or the time budget are used up
+    /// ([`Reply::attempts`] says how many sends it took). `Err` means no HTTP answer: the
+    /// connection failed or timed out on every attempt, or the request could not be built.
     #[allow(clippy::too_many_arguments)]
     pub fn send(
         &self,
@@ -150,34 +325,56 @@ impl AwsClient {
         headers: &[(String, String)],
         body: &[u8],
     ) -> Result<Reply, String> {
-        let mut delay = Duration::from_millis(100);
-        let mut last = String::new();
-        for attempt in 0..self.attempts.max(1) {
-            if attempt > 0 {
-                std::thread::sleep(delay);
-                delay *= 3;
-            }
-            match self.send_once(service, endpoint, method, path, query, headers, body) {
-                Ok(reply) if reply.status >= 500 || reply.status == 429 => {
-                    // A function error from the emulator's invoke API is an answer, not a
-                    // fault of the service.
-                    if reply.function_error.is_some() {
-                        return Ok(reply);
-                    }
-                    last = format!(
-                        "{method} {path}: HTTP {} {}",
-                        reply.status,
-                        String::from_utf8_lossy(&reply.body)
-                            .chars()
-                            .take(300)
-                            .collect::<String>()
-                    );
+        let start = Instant::now();
+        let mut jitter = Jitter::from_entropy();
+        let mut attempts = 0;
+        let mut unknown = false;
+        loop {
+            let outcome = self.send_once(service, endpoint, method, path, query, headers, body);
+            attempts += 1;
+            let (retryable, outcome_unknown) = match &outcome {
+                // A function error from the emulator's invoke API is an answer, not a
+                // fault of the service (sending it again would run the function again).
+                Ok(reply)
+                    if reply.function_error.is_some()
+                        || (service == "lambda"
+                            && crate::invoke::is_function_error(&reply.body)) =>
+                {
+                    (false, false)
                 }
-                Ok(reply) => return Ok(reply),
-                Err(e) => last = format!("{method} {}{path}: {e}", endpoint.host),
-            }
+                Ok(reply) => (
+                    retry::is_retryable(reply.status, &reply.error_code),
+                    retry::outcome_unknown(reply.status),
+                ),
+                Err(e) => (e.retryable, true),
+            };
+            let delay = if retryable {
+                self.retry
+                    .next_delay(attempts, start.elapsed(), &mut jitter)
+            } else {
+                None
+            };
+            let Some(delay) = delay else {
+                let attempts_note = if attempts > 1 {
+                    format!(" (after {attempts} attempts)")
+                } else {
+                    String::new()
+                };
+                return match outcome {
+                    Ok(reply) => Ok(Reply {
+                        attempts,
+                        earlier_outcome_unknown: unknown,
+                        ..reply
+                    }),
+                    Err(e) => Err(format!(
+                        "{method} {}{path}: {}{attempts_note}",
+                        endpoint.host, e.message
+                    )),
+                };
+            };
+            unknown |= outcome_unknown;
+            std::thread::sleep(delay);
         }
-        Err(last)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -190,39 +387,43 @@ impl AwsClient {
         query: &[(String, String)],
         headers: &[(String, String)],
         body: &[u8],
-    ) -> Result<Reply, String> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let request = sigv4::Request {
-            method,
-            host: &endpoint.host,
-            path,
-            query,
-            headers,
-            body,
+    ) -> Result<Reply, NoAnswer> {
+        let fatal = |message: String| NoAnswer {
+            message,
+            retryable: false,
         };
-        let signed = sigv4::sign(&request, &self.credentials, &self.region, service, now);
-        let mut url = format!("{}://{}{}", endpoint.scheme, endpoint.host, path);
-        if !query.is_empty() {
-            let q: Vec<String> = query
-                .iter()
-                .map(|(k, v)| format!("{}={}", encode_component(k), encode_component(v)))
-                .collect();
-            url.push('?');
-            url.push_str(&q.join("&"));
-        }
+        let (url, signed) = self
+            .sign(
+                service,
+                endpoint,
+                method,
+                path,
+                query,
+                headers,
+                body,
+                SystemTime::now(),
+            )
+            .map_err(fatal)?;
         let builder = ureq::http::Request::builder().method(method).uri(&url);
         let builder = signed.iter().fold(builder, |b, (k, v)| b.header(k, v));
-        let request = builder.body(body.to_vec()).map_err(|e| e.to_string())?;
-        let response = self.agent.run(request).map_err(|e| e.to_string())?;
+        let request = builder
+            .body(body.to_vec())
+            .map_err(|e| fatal(e.to_string()))?;
+        let failed = |e: ureq::Error| NoAnswer {
+            retryable: transport_retryable(&e),
+            message: e.to_string(),
+        };
+        let response = self.agent.run(request).map_err(failed)?;
         let status = response.status().as_u16();
-        let function_error = response
-            .headers()
-            .get("x-amz-function-error")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let function_error = header("x-amz-function-error");
+        let error_type = header("x-amzn-errortype");
         let mut body = response.into_body();
         let bytes = if method == "HEAD" {
             Vec::new()
@@ -230,12 +431,20 @@ impl AwsClient {
             body.with_config()
                 .limit(MAX_BODY)
                 .read_to_vec()
-                .map_err(|e| e.to_string())?
+                .map_err(failed)?
+        };
+        let error_code = if status >= 300 {
+            retry::error_code(error_type.as_deref(), &bytes)
+        } else {
+            String::new()
         };
         Ok(Reply {
             status,
             body: bytes,
             function_error,
+            error_code,
+            attempts: 1,
+            earlier_outcome_unknown: false,
         })
     }
 }
@@ -262,24 +471,5 @@ mod tests {
             "runs/a%20b/run_id%3Dr%2B1/%C3%BC.json"
         );
         assert_eq!(encode_path("//x//"), "//x//");
-    }
-
-    /// The query sent must be encoded exactly as the signer canonicalizes it.
-    #[test]
-    fn encoding_agrees_with_the_signer() {
-        for s in [
-            "",
-            "plain",
-            "runs/r 1/",
-            "a=b&c+d",
-            "~!*'()[]@$,;:",
-            "é€😀\u{7f}\t\n",
-        ] {
-            assert_eq!(encode_component(s), sigv4::uri_encode(s, false), "{s:?}");
-            assert_eq!(encode_path(s), sigv4::uri_encode(s, true), "{s:?}");
-        }
-        let all: String = (0u8..128).map(char::from).collect();
-        assert_eq!(encode_component(&all), sigv4::uri_encode(&all, false));
-        assert_eq!(encode_path(&all), sigv4::uri_encode(&all, true));
     }
 }

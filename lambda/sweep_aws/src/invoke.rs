@@ -1,6 +1,7 @@
 //! Asynchronous Lambda invokes (`InvocationType=Event`).
 
 use crate::http::{AwsClient, Endpoint, encode_component};
+use crate::retry;
 use sweep_cloud::contract::WorkerPayload;
 use sweep_cloud::dispatch::{InvokeError, Invoker};
 
@@ -36,10 +37,7 @@ impl LambdaInvoker {
     /// function error): the event was delivered either way, and its failure is the
     /// function's, handled as Lambda's own retries are — by resume.
     pub fn invoke_bytes(&self, payload: &[u8]) -> Result<(), InvokeError> {
-        let path = format!(
-            "/2015-03-31/functions/{}/invocations",
-            encode_component(&self.function)
-        );
+        let path = invocation_path(&self.function);
         let headers = [
             ("x-amz-invocation-type".to_string(), "Event".to_string()),
             ("content-type".to_string(), "application/json".to_string()),
@@ -70,22 +68,42 @@ impl LambdaInvoker {
             }
             status => Err(InvokeError {
                 message: format!(
-                    "invoke {} answered HTTP {status}: {}",
+                    "invoke {} answered HTTP {status}{}: {}{}",
                     self.function,
+                    if reply.error_code.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {}", reply.error_code)
+                    },
                     String::from_utf8_lossy(&reply.body)
                         .chars()
                         .take(300)
-                        .collect::<String>()
+                        .collect::<String>(),
+                    if reply.attempts > 1 {
+                        format!(" (after {} attempts)", reply.attempts)
+                    } else {
+                        String::new()
+                    }
                 ),
-                retryable: status == 429 || status >= 500,
+                retryable: retry::is_retryable(status, &reply.error_code),
             }),
         }
     }
 }
 
+/// The Invoke API's path for `function` (a name, `name:alias`, `name:version` or an ARN),
+/// encoded once as sent — `arn:aws:lambda:…` as `arn%3Aaws%3Alambda%3A…`, as botocore sends
+/// it. (The signer encodes it once more for the signature, as Lambda expects.)
+pub fn invocation_path(function: &str) -> String {
+    format!(
+        "/2015-03-31/functions/{}/invocations",
+        encode_component(function)
+    )
+}
+
 /// Whether an error body is a function's error (`errorType`/`errorMessage`), as the
 /// emulator sends it, rather than the invoke service's own.
-fn is_function_error(body: &[u8]) -> bool {
+pub(crate) fn is_function_error(body: &[u8]) -> bool {
     serde_json::from_slice::<serde_json::Value>(body)
         .map(|v| v.get("errorType").is_some() || v.get("errorMessage").is_some())
         .unwrap_or(false)

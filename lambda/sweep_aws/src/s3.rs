@@ -9,7 +9,7 @@ use sweep_core::{Store, SweepError};
 pub struct S3Store {
     client: AwsClient,
     endpoint: Endpoint,
-    /// Path-style (`/bucket/key`, for custom endpoints) or virtual-hosted (`bucket.s3...`).
+    /// Path-style (`/bucket/key`) or virtual-hosted (`bucket.s3...`); see [`S3Store::new`].
     path_style: bool,
     bucket: String,
     prefix: String,
@@ -38,6 +38,11 @@ impl ErrorBody {
 
 fn unexpected(key: &str, what: &str, reply: &Reply) -> SweepError {
     let ErrorBody { code, message } = ErrorBody::parse(&reply.body);
+    let code = if code.is_empty() {
+        code
+    } else {
+        format!(" {code}")
+    };
     let message = if message.is_empty() {
         message
     } else {
@@ -48,10 +53,15 @@ fn unexpected(key: &str, what: &str, reply: &Reply) -> SweepError {
     } else {
         ""
     };
+    let attempts = if reply.attempts > 1 {
+        format!(" (after {} attempts)", reply.attempts)
+    } else {
+        String::new()
+    };
     err(
         key,
         format!(
-            "S3 {what} answered HTTP {} {code}{message}{hint}",
+            "S3 {what} answered HTTP {}{code}{message}{hint}{attempts}",
             reply.status
         ),
     )
@@ -83,13 +93,39 @@ impl ListPage {
     }
 }
 
+/// Whether `bucket` can be addressed as the host `bucket.s3.<region>.amazonaws.com` over
+/// TLS: one DNS label of lower-case letters, digits and hyphens. A name with dots cannot (S3's
+/// certificate, `*.s3.<region>.amazonaws.com`, matches one label only, so TLS fails), nor can
+/// the upper-case or underscored names of old buckets.
+pub fn virtual_hostable(bucket: &str) -> bool {
+    (3..=63).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !bucket.starts_with('-')
+        && !bucket.ends_with('-')
+}
+
 impl S3Store {
     /// A store for `bucket` under `prefix` (normalized to end with `/` unless empty).
+    ///
+    /// Addressing: a custom endpoint (the local emulation) is addressed path-style,
+    /// `endpoint/bucket/key`. On AWS a bucket is addressed virtual-hosted,
+    /// `https://bucket.s3.<region>.amazonaws.com/key`, when its name allows it, and path-style,
+    /// `https://s3.<region>.amazonaws.com/bucket/key`, when not (dots, see
+    /// [`virtual_hostable`]). This is the AWS SDKs' own rule: virtual-hosted is the form AWS
+    /// documents as current (path-style is "legacy" and its retirement was only postponed,
+    /// and newer S3 features require virtual-hosted), while path-style is the one form that
+    /// works over TLS for dotted names.
     pub fn new(client: AwsClient, endpoint: Option<Endpoint>, bucket: &str, prefix: &str) -> Self {
-        let path_style = endpoint.is_some();
+        let path_style = endpoint.is_some() || !virtual_hostable(bucket);
         let endpoint = endpoint.unwrap_or_else(|| Endpoint {
             scheme: "https".into(),
-            host: format!("{bucket}.s3.{}.amazonaws.com", client.region()),
+            host: if path_style {
+                format!("s3.{}.amazonaws.com", client.region())
+            } else {
+                format!("{bucket}.s3.{}.amazonaws.com", client.region())
+            },
         });
         let prefix = prefix.trim_matches('/');
         S3Store {
@@ -113,6 +149,11 @@ impl S3Store {
     /// The key prefix (empty or ending with `/`).
     pub fn prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// The URL of the object at `key` (under the prefix), as requests are sent to it.
+    pub fn object_url(&self, key: &str) -> String {
+        AwsClient::url(&self.endpoint, &self.object_path(key), &[])
     }
 
     fn object_path(&self, key: &str) -> String {
@@ -165,14 +206,27 @@ impl Store for S3Store {
     fn put_if_absent(&self, key: &str, bytes: &[u8]) -> sweep_core::Result<bool> {
         // S3's conditional write: 412 when an object exists. A server that ignores the
         // header would overwrite, so look first as well (the window between is a race only
-        // on such servers).
+        // on such servers). An object there before this call was written by someone else.
         if self.exists(key)? {
             return Ok(false);
         }
         let reply = self.call("PUT", key, &[("if-none-match".into(), "*".into())], bytes)?;
         match reply.status {
             200 | 201 | 204 => Ok(true),
-            412 | 409 => Ok(false),
+            // 409: another conditional write of the key was in progress, still so after
+            // the retries; it will have written the key.
+            412 | 409 => {
+                // The key was free a moment ago. If an earlier send of this same PUT got no
+                // answer (or a 5xx), S3 may have stored it then, and this 412 answers our
+                // own write: the stored object then holds exactly `bytes`. Without such a
+                // send, or with other bytes stored, another writer was first. (Only an
+                // identical write racing with a lost answer is taken as ours: the same
+                // outcome either way for the caller.)
+                if !reply.earlier_outcome_unknown {
+                    return Ok(false);
+                }
+                Ok(self.get(key)?.is_some_and(|stored| stored == bytes))
+            }
             _ => Err(unexpected(key, "conditional PUT", &reply)),
         }
     }
@@ -243,6 +297,11 @@ impl Store for S3Store {
             200 | 204 | 404 => Ok(()),
             _ => Err(unexpected(key, "DELETE", &reply)),
         }
+    }
+
+    /// A LIST answers at most 1,000 keys: large listings are split and sent in parallel.
+    fn lists_in_pages(&self) -> bool {
+        true
     }
 }
 
@@ -340,7 +399,8 @@ mod tests {
             status: 403,
             body: b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
                 .to_vec(),
-            function_error: None,
+            attempts: 1,
+            ..Reply::default()
         };
         let e = unexpected("k", "GET", &reply).to_string();
         assert!(
@@ -351,20 +411,20 @@ mod tests {
         assert_eq!(ErrorBody::parse(b""), ErrorBody::default());
         assert_eq!(ErrorBody::parse(b"Bad Gateway"), ErrorBody::default());
         let reply = Reply {
-            status: 500,
-            body: Vec::new(),
-            function_error: None,
+            status: 503,
+            attempts: 8,
+            ..Reply::default()
         };
         assert!(
             unexpected("k", "HEAD", &reply)
                 .to_string()
-                .contains("S3 HEAD answered HTTP 500 ")
+                .contains("S3 HEAD answered HTTP 503 (after 8 attempts)")
         );
     }
 
     #[test]
     fn object_paths_are_encoded_for_both_addressing_styles() {
-        let creds = crate::sigv4::Credentials {
+        let creds = crate::http::Credentials {
             access_key_id: "a".into(),
             secret_access_key: "b".into(),
             session_token: None,
@@ -380,14 +440,44 @@ mod tests {
             local.object_path("results/e/run_id=r1/part-1.parquet"),
             "/bkt/pre/results/e/run_id%3Dr1/part-1.parquet"
         );
-        let aws = S3Store::new(client, None, "bkt", "");
+        let aws = S3Store::new(client.clone(), None, "bkt", "");
         assert_eq!(aws.endpoint.host, "bkt.s3.eu-west-1.amazonaws.com");
         assert_eq!(aws.object_path("runs/r1/cancel"), "/runs/r1/cancel");
+        assert_eq!(aws.bucket_path(), "/");
+        // A dotted name would not match S3's wildcard certificate as a host: path-style.
+        let dotted = S3Store::new(client, None, "sweeps.example.com", "p");
+        assert_eq!(dotted.endpoint.scheme, "https");
+        assert_eq!(dotted.endpoint.host, "s3.eu-west-1.amazonaws.com");
+        assert_eq!(
+            dotted.object_path("runs/r1/cancel"),
+            "/sweeps.example.com/p/runs/r1/cancel"
+        );
+        assert_eq!(dotted.bucket_path(), "/sweeps.example.com");
+    }
+
+    #[test]
+    fn only_single_dns_labels_are_virtual_hosted() {
+        for ok in ["bkt", "my-sweeps-2026", "a1b", &"x".repeat(63)] {
+            assert!(virtual_hostable(ok), "{ok}");
+        }
+        for bad in [
+            "my.bucket",
+            "sweeps.example.com",
+            "Upper",
+            "under_score",
+            "-lead",
+            "trail-",
+            "ab",
+            &"x".repeat(64),
+            "",
+        ] {
+            assert!(!virtual_hostable(bad), "{bad}");
+        }
     }
 
     #[test]
     fn awkward_keys_are_encoded_in_the_request_path() {
-        let creds = crate::sigv4::Credentials {
+        let creds = crate::http::Credentials {
             access_key_id: "a".into(),
             secret_access_key: "b".into(),
             session_token: None,

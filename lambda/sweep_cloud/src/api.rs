@@ -1,6 +1,7 @@
-//! The HTTP API, independent of Lambda: a method, a raw path and a body in; a status, a JSON
-//! body and (maybe) a dispatch to start asynchronously out. The orchestrator binary only
-//! converts API Gateway events to these calls and sends the dispatch to itself.
+//! The HTTP API, independent of Lambda: a method, a raw path, the request's Content-Type and a
+//! body in; a status, a JSON body and (maybe) a dispatch to start asynchronously out. The
+//! orchestrator binary only converts API Gateway events to these calls and sends the dispatch
+//! to itself.
 
 use crate::contract::{DispatchRequest, ShardSet};
 use crate::orchestrator::{ApiError, Orchestrator, ResumeResponse};
@@ -65,7 +66,38 @@ fn run_id_param(raw: &str) -> Result<String, ApiError> {
     Ok(decoded.into_owned())
 }
 
-/// Handles one request. `new_run_id` and `now_ms` come from the adapter (clock and entropy).
+/// Whether a Content-Type header value names JSON: `application/json`, in any case, with or
+/// without parameters (`application/json; charset=utf-8`).
+pub fn is_json_content_type(value: &str) -> bool {
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+}
+
+/// 415 for a request whose body the API would read (`POST /runs`), or that carries a body (the
+/// other `POST` routes), when its Content-Type is present and is not JSON. An absent
+/// Content-Type is accepted: the body is parsed as JSON either way.
+fn unsupported_media_type(
+    method: &str,
+    segments: &[&str],
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Option<ApiError> {
+    let with_body = match (method, segments) {
+        ("POST", ["runs"]) => true,
+        ("POST", ["runs", _, "resume" | "cancel"]) => !body.is_empty(),
+        _ => false,
+    };
+    let content_type = content_type.filter(|value| with_body && !is_json_content_type(value))?;
+    // The client's value, shortened: it is echoed back and written to the logs.
+    let shown: String = content_type.chars().take(100).collect();
+    Some(ApiError::route(
+        415,
+        format!("Content-Type {shown:?} is not supported: send the body as application/json"),
+    ))
+}
+
+/// Handles one request whose headers are not known (as if it had no Content-Type); see
+/// [`handle_with_content_type`].
 pub fn handle(
     orchestrator: &Orchestrator<'_>,
     method: &str,
@@ -74,8 +106,34 @@ pub fn handle(
     new_run_id: &dyn Fn() -> String,
     now_ms: u64,
 ) -> Handled {
+    handle_with_content_type(
+        orchestrator,
+        method,
+        raw_path,
+        None,
+        body,
+        new_run_id,
+        now_ms,
+    )
+}
+
+/// Handles one request. `content_type` is the request's Content-Type header, if it has one: a
+/// request with a body that is not JSON gets 415 before anything else reads the body.
+/// `new_run_id` and `now_ms` come from the adapter (clock and entropy).
+pub fn handle_with_content_type(
+    orchestrator: &Orchestrator<'_>,
+    method: &str,
+    raw_path: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+    new_run_id: &dyn Fn() -> String,
+    now_ms: u64,
+) -> Handled {
     let path = raw_path.trim_end_matches('/');
     let segments: Vec<&str> = path.split('/').skip(1).collect();
+    if let Some(error) = unsupported_media_type(method, &segments, content_type, body) {
+        return Handled::from(error);
+    }
     let result = match (method, segments.as_slice()) {
         ("POST", ["runs"]) => submit(orchestrator, body, new_run_id, now_ms),
         ("GET", ["runs", id]) => run_id_param(id).and_then(|id| status(orchestrator, &id, now_ms)),

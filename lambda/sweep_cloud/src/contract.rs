@@ -167,8 +167,21 @@ impl DispatchRequest {
     }
 }
 
+/// Whether `bytes` is the supervisor's scheduled tick, [`SUPERVISE`].
+pub fn is_supervise(bytes: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Probe {
+        sweep: String,
+    }
+    matches!(serde_json::from_slice::<Probe>(bytes), Ok(p) if p.sweep == SUPERVISE)
+}
+
+/// The scheduled event that starts a supervisor pass: `{"sweep": "supervise"}` (the
+/// EventBridge rule's constant input).
+pub const SUPERVISE: &str = "supervise";
+
 /// What the orchestrator's invocation payload is: an asynchronous dispatch from itself, or
-/// (anything else) an API Gateway event.
+/// (anything else but a supervisor tick) an API Gateway event.
 pub fn is_dispatch(bytes: &[u8]) -> bool {
     #[derive(Deserialize)]
     struct Probe {

@@ -17,4 +17,7 @@ pub mod orchestrator;
 pub mod worker;
 
 pub use contract::{CONTRACT_VERSION, ContractError, WorkerPayload};
-pub use orchestrator::{Catalog, CloudConfig, FanoutPlan, NoCatalog, Orchestrator, SubmitResponse};
+pub use orchestrator::{
+    Catalog, CloudConfig, FanoutPlan, NoCatalog, Orchestrator, RunSummary, SubmitResponse,
+    SuperviseReport,
+};

@@ -29,6 +29,11 @@ pub struct CloudConfig {
     /// Most worker invocations one dispatcher sends itself; a larger run is split among
     /// further dispatchers (a two-level fan-out), so no dispatcher nears Lambda's time limit.
     pub invokes_per_dispatcher: usize,
+    /// The supervisor re-sends, once, shards that have not started this many milliseconds
+    /// after the run was submitted (their dispatch or async event was lost).
+    pub unstarted_ms: u64,
+    /// Most runs one supervisor pass visits (the oldest first; the rest wait a minute).
+    pub supervise_max_runs: usize,
 }
 
 impl Default for CloudConfig {
@@ -40,6 +45,8 @@ impl Default for CloudConfig {
             straggler_factor: 4.0,
             straggler_min_ms: 30_000,
             invokes_per_dispatcher: 1000,
+            unstarted_ms: 600_000,
+            supervise_max_runs: 200,
         }
     }
 }
@@ -160,6 +167,34 @@ impl Catalog for NoCatalog {
     fn register_run(&self, _experiment: &str, _run_id: &str) -> Result<(), String> {
         Ok(())
     }
+}
+
+/// What one supervisor pass found and did, run by run.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct SuperviseReport {
+    /// Runs visited.
+    pub visited: Vec<String>,
+    /// Runs found complete (summary written, no longer watched).
+    pub completed: Vec<String>,
+    /// Runs no longer watched because they were cancelled or are gone.
+    pub dropped: Vec<String>,
+    /// Dispatches to send: stragglers and shards that never started, each once.
+    #[serde(skip)]
+    pub dispatches: Vec<DispatchRequest>,
+    /// Shards re-sent, in total.
+    pub shards_redispatched: u64,
+}
+
+/// `runs/<run_id>/summary.json`: how a run ended, written once by the supervisor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct RunSummary {
+    /// The run.
+    pub run_id: String,
+    /// Progress when it completed.
+    #[serde(flatten)]
+    pub status: RunStatus,
+    /// When the supervisor saw it complete, milliseconds since the epoch.
+    pub completed_ms: u64,
 }
 
 /// What one dispatch sends: worker payloads, and further dispatches for large runs.
@@ -319,6 +354,11 @@ impl<'a> Orchestrator<'a> {
                     format!("could not register the run in the catalog: {e}"),
                 )
             })?;
+        // Watched by the supervisor from before the manifest exists: an entry without a run
+        // (a failed create) is dropped by the supervisor's next pass.
+        sweep_core::layout::validate_run_id(run_id).map_err(SweepError::from)?;
+        self.store
+            .put(&sweep_core::layout::active_key(run_id), b"")?;
         let run = Run::create(self.store, spec, run_id, created_at)?;
         let plan = *run.plan();
         let shards: Vec<u64> = (0..plan.shards).collect();
@@ -351,6 +391,8 @@ impl<'a> Orchestrator<'a> {
     /// without a success marker.
     pub fn resume(&self, run_id: &str) -> Result<Vec<WorkerPayload>, ApiError> {
         let run = self.open(run_id)?;
+        self.store
+            .put(&sweep_core::layout::active_key(run_id), b"")?;
         run.clear_cancel(self.store)?;
         let pending = run.pending_shards(self.store)?;
         Ok(self.payloads(run_id, &pending, 0))
@@ -403,6 +445,101 @@ impl<'a> Orchestrator<'a> {
         })
     }
 
+    /// One pass of the supervisor (a scheduled invocation, every minute in AWS): for each
+    /// watched run, oldest first — a complete run gets its summary and is no longer watched;
+    /// a cancelled or vanished one is no longer watched; otherwise stragglers and shards that
+    /// never started `unstarted_ms` after submission are sent again, once each. Needs no
+    /// client: a run whose client went away still completes.
+    pub fn supervise(&self, now_ms: u64) -> Result<SuperviseReport, ApiError> {
+        let mut report = SuperviseReport::default();
+        let mut ids: Vec<String> = self
+            .store
+            .list(sweep_core::layout::ACTIVE_PREFIX)?
+            .iter()
+            .filter_map(|k| k.strip_prefix(sweep_core::layout::ACTIVE_PREFIX))
+            .map(str::to_string)
+            .collect();
+        ids.sort(); // run ids sort by creation time
+        ids.truncate(self.config.supervise_max_runs);
+        for run_id in ids {
+            let active = sweep_core::layout::active_key(&run_id);
+            report.visited.push(run_id.clone());
+            let run = match RunInfo::open(self.store, &run_id) {
+                Ok(run) => run,
+                Err(SweepError::NotFound(_) | SweepError::Spec(_)) => {
+                    self.store.delete(&active)?;
+                    report.dropped.push(run_id);
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let status = run.status(self.store)?;
+            if status.shards_done >= status.shards_total {
+                let summary = RunSummary {
+                    run_id: run_id.clone(),
+                    status,
+                    completed_ms: now_ms,
+                };
+                let bytes = serde_json::to_vec_pretty(&summary).expect("summary serializes");
+                self.store.put_if_absent(&run.keys.summary(), &bytes)?;
+                self.store.delete(&active)?;
+                report.completed.push(run_id);
+                continue;
+            }
+            if status.cancel_requested {
+                self.store.delete(&active)?;
+                report.dropped.push(run_id);
+                continue;
+            }
+            let mut shards: Vec<u64> = self
+                .stragglers(&run_id, now_ms)?
+                .iter()
+                .flat_map(|p| p.shards.iter().copied())
+                .collect();
+            shards.extend(self.unstarted(&run, now_ms)?);
+            if !shards.is_empty() {
+                report.shards_redispatched += shards.len() as u64;
+                report.dispatches.push(DispatchRequest {
+                    shards: ShardSet::List(shards),
+                    attempt: 1,
+                    ..DispatchRequest::range(&run_id, 0, 1)
+                });
+            }
+        }
+        Ok(report)
+    }
+
+    /// Shards of `run` with neither a done tally nor a started marker, `unstarted_ms` after
+    /// the run was submitted: their dispatch or async event was lost. Each is re-sent once
+    /// (the same once-only marker as stragglers).
+    fn unstarted(&self, run: &RunInfo, now_ms: u64) -> Result<Vec<u64>, ApiError> {
+        let created_ms = sweep_core::layout::parse_rfc3339(&run.manifest.created_at)
+            .map_or(0, |secs| secs * 1000);
+        if now_ms.saturating_sub(created_ms) < self.config.unstarted_ms {
+            return Ok(Vec::new());
+        }
+        let done = sweep_core::status::done_tallies(self.store, &run.manifest)?;
+        let started: std::collections::HashSet<u64> = self
+            .store
+            .list(&run.keys.started_prefix())?
+            .iter()
+            .filter_map(|k| sweep_core::layout::shard_of_started_key(k))
+            .collect();
+        let mut lost = Vec::new();
+        for shard in 0..run.plan().shards {
+            if done.contains_key(&shard) || started.contains(&shard) {
+                continue;
+            }
+            if self
+                .store
+                .put_if_absent(&run.keys.redispatched(shard), b"{}")?
+            {
+                lost.push(shard);
+            }
+        }
+        Ok(lost)
+    }
+
     /// Shards running much longer than their peers, re-dispatched once each: started, no
     /// marker, and running longer than `straggler_factor` × the median finished shard time
     /// (and `straggler_min_ms`). Idempotency makes the duplicate harmless; a per-shard
@@ -412,14 +549,10 @@ impl<'a> Orchestrator<'a> {
         if self.store.exists(&run.keys.cancel())? {
             return Ok(Vec::new());
         }
-        let mut times: Vec<u64> = Vec::new();
-        for key in self.store.list(&run.keys.markers_prefix())? {
-            if let Some(bytes) = self.store.get(&key)? {
-                let marker: sweep_core::ShardMarker = serde_json::from_slice(&bytes)
-                    .map_err(|e| SweepError::Corrupt(format!("{key}: {e}")))?;
-                times.push(marker.elapsed_ms);
-            }
-        }
+        // Finished shards and their times from the done tallies' names; then one GET per
+        // shard that started and has not finished (bounded by the fleet's concurrency).
+        let done = sweep_core::status::done_tallies(self.store, &run.manifest)?;
+        let mut times: Vec<u64> = done.values().map(|&(_, elapsed)| elapsed).collect();
         if times.is_empty() {
             return Ok(Vec::new());
         }
@@ -427,16 +560,25 @@ impl<'a> Orchestrator<'a> {
         let median = times[times.len() / 2] as f64;
         let limit =
             (median * self.config.straggler_factor).max(self.config.straggler_min_ms as f64);
+        let mut running: Vec<u64> = self
+            .store
+            .list(&run.keys.started_prefix())?
+            .iter()
+            .filter_map(|k| sweep_core::layout::shard_of_started_key(k))
+            .filter(|s| !done.contains_key(s))
+            .collect();
+        running.sort_unstable();
+        running.dedup();
         let mut late = Vec::new();
-        for shard in run.pending_shards(self.store)? {
+        for shard in running {
             let Some(bytes) = self.store.get(&run.keys.started(shard))? else {
                 continue;
             };
             let started: StartedMarker = serde_json::from_slice(&bytes)
                 .map_err(|e| SweepError::Corrupt(format!("started marker: {e}")))?;
-            let running = now_ms.saturating_sub(started.started_ms) as f64;
+            let running_ms = now_ms.saturating_sub(started.started_ms) as f64;
             let once_key = run.keys.redispatched(shard);
-            if running > limit && self.store.put_if_absent(&once_key, b"{}")? {
+            if running_ms > limit && self.store.put_if_absent(&once_key, b"{}")? {
                 late.push(shard);
             }
         }

@@ -1,8 +1,8 @@
 //! The HTTP API and the dispatcher's fan-out, without AWS: routes, statuses, the dispatch
-//! each answer asks for, and the two-level fan-out of large runs.
+//! each answer asks for, the Content-Type check, and the two-level fan-out of large runs.
 
 use std::sync::Mutex;
-use sweep_cloud::api::{Handled, handle};
+use sweep_cloud::api::{Handled, handle, handle_with_content_type, is_json_content_type};
 use sweep_cloud::contract::{DispatchRequest, ShardSet};
 use sweep_cloud::{Catalog, CloudConfig, Orchestrator, worker};
 use sweep_core::{MemoryStore, Store};
@@ -170,4 +170,183 @@ fn large_runs_fan_out_in_two_levels_and_only_pending_shards_go_out() {
         orch.plan_fanout(&top.dispatchers[1]).unwrap(),
         Default::default()
     );
+}
+
+/// A POST with a Content-Type; each accepted submission gets a new run id (`t1`, `t2`, ...).
+fn call_typed(
+    orch: &Orchestrator<'_>,
+    path: &str,
+    content_type: Option<&str>,
+    body: &str,
+) -> Handled {
+    static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    handle_with_content_type(
+        orch,
+        "POST",
+        path,
+        content_type,
+        body.as_bytes(),
+        &|| {
+            format!(
+                "t{}",
+                RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            )
+        },
+        1_000_000,
+    )
+}
+
+#[test]
+fn json_content_types_are_recognized() {
+    for json in [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON;charset=UTF-8",
+        "  application/json  ; charset=\"utf-8\"",
+    ] {
+        assert!(is_json_content_type(json), "{json}");
+    }
+    for other in [
+        "",
+        "text/plain",
+        "text/json",
+        "application/jsonp",
+        "application/json-seq",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/octet-stream; type=application/json",
+    ] {
+        assert!(!is_json_content_type(other), "{other}");
+    }
+}
+
+#[test]
+fn a_body_that_is_not_json_is_a_415_with_the_error_body() {
+    let store = MemoryStore::new();
+    let registry = sim_experiments::registry();
+    let orch = Orchestrator::new(&store, &registry, CloudConfig::default());
+
+    for content_type in ["text/plain", "application/x-www-form-urlencoded", ""] {
+        let got = call_typed(&orch, "/runs", Some(content_type), SPEC);
+        assert_eq!(got.status, 415, "{content_type:?}: {:?}", got.body);
+        assert_eq!(got.body["status"], 415);
+        assert!(
+            got.body["message"]
+                .as_str()
+                .unwrap()
+                .contains("application/json"),
+            "{:?}",
+            got.body
+        );
+        assert!(
+            got.body.get("kind").is_none(),
+            "not an engine error: {:?}",
+            got.body
+        );
+        assert!(got.dispatch.is_none());
+    }
+    // Checked before the body is read: an oversized or malformed body is still a 415.
+    let huge = "x".repeat((1 << 20) + 1);
+    assert_eq!(
+        call_typed(&orch, "/runs", Some("text/plain"), &huge).status,
+        415
+    );
+    assert_eq!(
+        call_typed(&orch, "/runs/", Some("text/csv"), "{oops").status,
+        415
+    );
+    // A long value is shortened in the answer.
+    let long = format!("text/{}", "x".repeat(10_000));
+    let got = call_typed(&orch, "/runs", Some(&long), SPEC);
+    assert_eq!(got.status, 415);
+    assert!(got.body["message"].as_str().unwrap().len() < 300);
+    assert!(
+        store.list("").unwrap().is_empty(),
+        "nothing written for a 415"
+    );
+
+    // JSON, with or without parameters, and no Content-Type at all, are accepted.
+    let mut accepted = Vec::new();
+    for content_type in [
+        Some("application/json"),
+        Some("application/json; charset=utf-8"),
+        None,
+    ] {
+        let got = call_typed(&orch, "/runs", content_type, SPEC);
+        assert_eq!(got.status, 202, "{content_type:?}: {:?}", got.body);
+        accepted.push(got.body["run_id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        handle(&orch, "POST", "/runs", SPEC.as_bytes(), &|| "r2".into(), 1).status,
+        202,
+        "handle() is a request without a Content-Type"
+    );
+
+    // The other POST routes read no body: only one that carries a body is checked.
+    let run = &accepted[0];
+    assert_eq!(
+        call_typed(
+            &orch,
+            &format!("/runs/{run}/cancel"),
+            Some("text/plain"),
+            ""
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        call_typed(
+            &orch,
+            &format!("/runs/{run}/resume"),
+            Some("text/plain"),
+            "x"
+        )
+        .status,
+        415
+    );
+    assert_eq!(
+        call_typed(
+            &orch,
+            &format!("/runs/{run}/cancel"),
+            Some("application/json"),
+            "{}"
+        )
+        .status,
+        200
+    );
+    // Routing errors come first: 404 and 405 stay what they were.
+    let routed = |method: &str, path: &str| {
+        handle_with_content_type(
+            &orch,
+            method,
+            path,
+            Some("text/plain"),
+            b"x",
+            &|| "r3".into(),
+            1,
+        )
+        .status
+    };
+    assert_eq!(routed("PUT", "/runs"), 405);
+    assert_eq!(routed("POST", "/elsewhere"), 404);
+    assert_eq!(
+        routed("GET", &format!("/runs/{run}")),
+        200,
+        "a GET's body is not read"
+    );
+}
+
+#[test]
+fn the_415_is_documented_on_every_route_with_a_body() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.json");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for (method, template) in sweep_cloud::api::ROUTES {
+        let responses = &doc["paths"][template][method.to_lowercase()]["responses"];
+        assert_eq!(
+            responses.get("415").is_some(),
+            method == "POST",
+            "{method} {template}: 415 documented exactly on the POST routes"
+        );
+    }
 }

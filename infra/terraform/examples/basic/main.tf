@@ -28,6 +28,7 @@ provider "aws" {
 module "sweep_magic" {
   source = "../.."
 
+  # Every variable of the module, passed through (examples/basic/variables.tf).
   name          = var.name
   bucket_name   = var.bucket_name
   key_prefix    = var.key_prefix
@@ -37,14 +38,35 @@ module "sweep_magic" {
   orchestrator_zip = var.orchestrator_zip
   worker_zip       = var.worker_zip
 
+  orchestrator_memory_mb            = var.orchestrator_memory_mb
+  orchestrator_timeout_s            = var.orchestrator_timeout_s
   orchestrator_reserved_concurrency = var.orchestrator_reserved_concurrency
-  worker_reserved_concurrency       = var.worker_reserved_concurrency
-  worker_memory_mb                  = var.worker_memory_mb
-  worker_timeout_s                  = var.worker_timeout_s
 
-  log_retention_days          = var.log_retention_days
-  run_retention_days          = var.run_retention_days
+  worker_memory_mb            = var.worker_memory_mb
+  worker_timeout_s            = var.worker_timeout_s
+  worker_reserved_concurrency = var.worker_reserved_concurrency
+
+  dispatch_concurrency = var.dispatch_concurrency
+  shards_per_invoke    = var.shards_per_invoke
+  max_points           = var.max_points
+  rust_log             = var.rust_log
+
+  async_max_retry_attempts = var.async_max_retry_attempts
+  async_max_event_age_s    = var.async_max_event_age_s
+  dead_letter_retention_s  = var.dead_letter_retention_s
+
+  api_throttling_burst_limit = var.api_throttling_burst_limit
+  api_throttling_rate_limit  = var.api_throttling_rate_limit
+
+  log_retention_days                = var.log_retention_days
+  run_retention_days                = var.run_retention_days
+  noncurrent_version_retention_days = var.noncurrent_version_retention_days
+  athena_results_retention_days     = var.athena_results_retention_days
+
+  glue_database_name          = var.glue_database_name
+  athena_workgroup_name       = var.athena_workgroup_name
   athena_bytes_scanned_cutoff = var.athena_bytes_scanned_cutoff
+  create_analyst_policy       = var.create_analyst_policy
 
   allow_kernel_uploads = var.allow_kernel_uploads
 }

@@ -9,7 +9,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
-use sweep_cloud::contract::{DispatchRequest, is_dispatch};
+use sweep_cloud::contract::{DispatchRequest, is_dispatch, is_supervise};
 use sweep_cloud::dispatch::dispatch;
 use sweep_cloud::kernels::StoreKernels;
 use sweep_cloud::{Catalog, NoCatalog, Orchestrator, api};
@@ -106,7 +106,9 @@ fn run_dispatch(state: &State, bytes: &[u8]) -> Value {
         &state.env.worker,
         &plan.workers,
         state.env.dispatch_concurrency,
-        3,
+        // Each invoke already retries throttling and 5xx with jittered backoff (sweep_aws);
+        // one more round here only catches what outlasted that.
+        1,
     );
     let failed_shards: usize = report.failed.iter().map(|p| p.shards.len()).sum();
     log(
@@ -125,6 +127,27 @@ fn run_dispatch(state: &State, bytes: &[u8]) -> Value {
         }),
     );
     json!({"dispatchers": plan.dispatchers.len(), "sent": report.sent, "failed": report.failed.len()})
+}
+
+/// A supervisor pass (the scheduled rule's tick): completes, drops and re-dispatches.
+fn run_supervise(state: &State) -> Value {
+    match state.orchestrator().supervise(now_ms()) {
+        Ok(report) => {
+            for request in &report.dispatches {
+                state.send_dispatch(request);
+            }
+            log("info", "supervised", json!(report));
+            json!(report)
+        }
+        Err(e) => {
+            log(
+                "error",
+                "supervisor pass failed",
+                json!({"error": e.message}),
+            );
+            json!({"error": e.message})
+        }
+    }
 }
 
 fn http_response(status: u16, body: &Value) -> ApiGatewayV2httpResponse {
@@ -171,10 +194,16 @@ fn run_http(state: &State, event: Value) -> ApiGatewayV2httpResponse {
             }
         },
     };
-    let handled = api::handle(
+    // An unreadable header value counts as present and not JSON (415).
+    let content_type = request
+        .headers
+        .get("content-type")
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    let handled = api::handle_with_content_type(
         &state.orchestrator(),
         &method,
         &path,
+        content_type,
         &body,
         &new_run_id,
         now_ms(),
@@ -198,7 +227,9 @@ async fn handler(state: Arc<State>, event: LambdaEvent<Value>) -> Result<Value, 
     let payload = event.payload;
     let answer = tokio::task::spawn_blocking(move || {
         let bytes = serde_json::to_vec(&payload).unwrap_or_default();
-        if is_dispatch(&bytes) {
+        if is_supervise(&bytes) {
+            run_supervise(&state)
+        } else if is_dispatch(&bytes) {
             run_dispatch(&state, &bytes)
         } else {
             serde_json::to_value(run_http(&state, payload)).unwrap_or(Value::Null)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 #[cfg(not(feature = "fault-injection"))]
 use sweep_aws::S3Store;
 use sweep_cloud::kernels::StoreKernels;
-use sweep_cloud::worker::{WorkerError, handle};
+use sweep_cloud::worker::{WorkerError, WorkerReport, handle};
 use sweep_core::{KernelResolver, Registry};
 use sweep_lambda::{client_from_env, log, now_ms, or_exit, store_from_env};
 
@@ -100,6 +100,64 @@ fn injected_fault(_bytes: &[u8]) -> Option<String> {
     None
 }
 
+/// What one invocation's result means for Lambda, and the log line that says why.
+#[derive(Debug)]
+struct Outcome {
+    level: &'static str,
+    message: &'static str,
+    fields: Value,
+    /// `Ok` ends the invocation (nothing to retry); `Err` fails it, so Lambda retries it and,
+    /// after its retries, sends it to the dead-letter queue.
+    result: Result<Value, String>,
+}
+
+/// Classifies a worker result. Only a retryable error ([`WorkerError::is_retryable`]: storage
+/// trouble) fails the invocation. Every other error (an unknown run, a corrupt or incompatible
+/// manifest, a payload of another contract, a kernel that cannot be loaded) would fail the same
+/// way on every retry: the invocation succeeds, logging the reason, and `%sweep resume` (or the
+/// straggler rule) dispatches the shards again once the cause is fixed.
+fn classify(
+    run_id: &str,
+    attempt: u32,
+    result: Result<WorkerReport, WorkerError>,
+    at_ms: u64,
+) -> Outcome {
+    match result {
+        Ok(report) => Outcome {
+            level: "info",
+            message: "shards done",
+            fields: json!({"run_id": run_id, "attempt": attempt, "computed": report.computed,
+                           "skipped": report.skipped, "cancelled": report.cancelled}),
+            result: Ok(json!(report)),
+        },
+        Err(e) => {
+            let retryable = e.is_retryable();
+            let error_kind = match &e {
+                WorkerError::Contract(_) => "contract",
+                WorkerError::Engine(engine) => engine.kind().as_str(),
+            };
+            let message = match (&e, retryable) {
+                (_, true) => "shards failed",
+                (WorkerError::Contract(_), false) => "payload rejected",
+                (WorkerError::Engine(_), false) => "shards rejected",
+            };
+            let error = e.to_string();
+            Outcome {
+                level: "error",
+                message,
+                fields: json!({"run_id": run_id, "attempt": attempt, "error": error,
+                               "error_kind": error_kind, "retryable": retryable,
+                               "at_ms": at_ms}),
+                result: if retryable {
+                    Err(error)
+                } else {
+                    Ok(json!({"rejected": error, "error_kind": error_kind}))
+                },
+            }
+        }
+    }
+}
+
 fn run(state: &State, bytes: &[u8]) -> Result<Value, Error> {
     if let Some(fault) = injected_fault(bytes) {
         log("error", "injected fault", json!({"error": fault}));
@@ -109,37 +167,16 @@ fn run(state: &State, bytes: &[u8]) -> Result<Value, Error> {
         .map(|p| (p.run_id, p.attempt))
         .unwrap_or_default();
     let kernels: &dyn KernelResolver = &state.kernels;
-    match handle(
+    let result = handle(
         bytes,
         state.store,
         &state.registry,
         Some(kernels),
         sweep_lambda::now_ms,
-    ) {
-        Ok(report) => {
-            log(
-                "info",
-                "shards done",
-                json!({"run_id": run_id, "attempt": attempt, "computed": report.computed,
-                       "skipped": report.skipped, "cancelled": report.cancelled}),
-            );
-            Ok(json!(report))
-        }
-        Err(WorkerError::Contract(e)) => {
-            // Retrying cannot fix a malformed payload: log it and end the invocation.
-            log("error", "payload rejected", json!({"error": e.to_string()}));
-            Ok(json!({"rejected": e.to_string()}))
-        }
-        Err(e) => {
-            log(
-                "error",
-                "shards failed",
-                json!({"run_id": run_id, "attempt": attempt, "error": e.to_string(),
-                       "retryable": e.is_retryable(), "at_ms": now_ms()}),
-            );
-            Err(e.to_string().into())
-        }
-    }
+    );
+    let outcome = classify(&run_id, attempt, result, now_ms());
+    log(outcome.level, outcome.message, outcome.fields);
+    outcome.result.map_err(Error::from)
 }
 
 async fn handler(state: Arc<State>, event: LambdaEvent<Value>) -> Result<Value, Error> {
@@ -161,4 +198,150 @@ async fn main() -> Result<(), Error> {
         kernels: StoreKernels::new(store, sweep_lambda::kernel_cache_dir(), true),
     });
     lambda_runtime::run(service_fn(move |event| handler(state.clone(), event))).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sweep_cloud::{CloudConfig, Orchestrator, WorkerPayload};
+    use sweep_core::{MemoryStore, Store, SweepError};
+
+    /// A store whose every call fails, as S3 does during an outage.
+    struct Down;
+
+    impl Store for Down {
+        fn put(&self, key: &str, _: &[u8]) -> sweep_core::Result<()> {
+            Err(SweepError::storage(key, "connection refused"))
+        }
+        fn put_if_absent(&self, key: &str, _: &[u8]) -> sweep_core::Result<bool> {
+            Err(SweepError::storage(key, "connection refused"))
+        }
+        fn get(&self, key: &str) -> sweep_core::Result<Option<Vec<u8>>> {
+            Err(SweepError::storage(key, "connection refused"))
+        }
+        fn list(&self, prefix: &str) -> sweep_core::Result<Vec<String>> {
+            Err(SweepError::storage(prefix, "connection refused"))
+        }
+        fn exists(&self, key: &str) -> sweep_core::Result<bool> {
+            Err(SweepError::storage(key, "connection refused"))
+        }
+        fn delete(&self, key: &str) -> sweep_core::Result<()> {
+            Err(SweepError::storage(key, "connection refused"))
+        }
+    }
+
+    const SPEC: &[u8] = br#"{"experiment": "diag_sleep", "params": {"micros": [0, 1]}}"#;
+
+    /// A store holding run `r1` (diag_sleep, accepted by the orchestrator).
+    fn store_with_run() -> MemoryStore {
+        let store = MemoryStore::new();
+        let registry = sim_experiments::registry();
+        Orchestrator::new(&store, &registry, CloudConfig::default())
+            .submit(SPEC, "r1", "2024-01-01T00:00:00Z")
+            .unwrap();
+        store
+    }
+
+    fn invoke(store: &dyn Store, registry: &Registry, payload: &[u8]) -> Outcome {
+        let result = handle(payload, store, registry, None, || 1);
+        classify("r1", 0, result, 7)
+    }
+
+    fn payload(run_id: &str) -> Vec<u8> {
+        WorkerPayload {
+            version: 1,
+            run_id: run_id.into(),
+            shards: vec![0],
+            attempt: 0,
+        }
+        .to_bytes()
+    }
+
+    fn assert_rejected(outcome: &Outcome, message: &str, kind: &str) {
+        let answer = outcome.result.as_ref().unwrap_or_else(|e| {
+            panic!("{kind}: the invocation failed ({e}); it cannot succeed on a retry")
+        });
+        assert_eq!(answer["error_kind"], kind, "{answer}");
+        assert!(answer["rejected"].as_str().is_some_and(|r| !r.is_empty()));
+        assert_eq!((outcome.level, outcome.message), ("error", message));
+        assert_eq!(outcome.fields["retryable"], false);
+        assert_eq!(outcome.fields["error_kind"], kind);
+        assert_eq!(outcome.fields["run_id"], "r1");
+        assert!(
+            outcome.fields["error"]
+                .as_str()
+                .is_some_and(|e| !e.is_empty())
+        );
+    }
+
+    #[test]
+    fn a_computed_payload_succeeds() {
+        let store = store_with_run();
+        let outcome = invoke(&store, &sim_experiments::registry(), &payload("r1"));
+        let answer = outcome.result.unwrap();
+        assert_eq!(answer["computed"], json!([0]));
+        assert_eq!((outcome.level, outcome.message), ("info", "shards done"));
+    }
+
+    #[test]
+    fn errors_a_retry_cannot_fix_end_the_invocation() {
+        let store = store_with_run();
+        let registry = sim_experiments::registry();
+        // An unknown run.
+        let outcome = invoke(&store, &registry, &payload("gone"));
+        assert_rejected(&outcome, "shards rejected", "not_found");
+        // A manifest that is not one.
+        let corrupt = MemoryStore::new();
+        corrupt
+            .put(&sweep_core::layout::manifest_key("r1"), b"{not json")
+            .unwrap();
+        let outcome = invoke(&corrupt, &registry, &payload("r1"));
+        assert_rejected(&outcome, "shards rejected", "corrupt");
+        // A payload of another contract, and one naming a shard the run does not have.
+        let outcome = invoke(
+            &store,
+            &registry,
+            br#"{"version": 9, "run_id": "r1", "shards": [0]}"#,
+        );
+        assert_rejected(&outcome, "payload rejected", "contract");
+        let beyond = WorkerPayload {
+            shards: vec![99],
+            ..WorkerPayload::parse(&payload("r1")).unwrap()
+        };
+        let outcome = invoke(&store, &registry, &beyond.to_bytes());
+        assert_rejected(&outcome, "payload rejected", "contract");
+        // A kernel this worker cannot load (here: none has the run's experiment).
+        let outcome = invoke(&store, &Registry::new(), &payload("r1"));
+        assert_rejected(&outcome, "shards rejected", "spec");
+        // Nothing was computed by any of them.
+        assert!(store.list("runs/r1/shards/").unwrap().is_empty());
+    }
+
+    #[test]
+    fn storage_trouble_fails_the_invocation_so_lambda_retries_it() {
+        let outcome = invoke(&Down, &sim_experiments::registry(), &payload("r1"));
+        let error = outcome.result.unwrap_err();
+        assert!(error.contains("connection refused"), "{error}");
+        assert_eq!((outcome.level, outcome.message), ("error", "shards failed"));
+        assert_eq!(outcome.fields["retryable"], true);
+        assert_eq!(outcome.fields["error_kind"], "storage");
+        assert_eq!(outcome.fields["at_ms"], 7);
+        // Every engine kind but storage is final.
+        for error in [
+            SweepError::NotFound("x".into()),
+            SweepError::Corrupt("x".into()),
+            SweepError::Cancelled,
+            SweepError::Spec(sweep_core::SpecError::new("experiment", "x")),
+        ] {
+            let outcome = classify("r1", 1, Err(WorkerError::Engine(error)), 0);
+            assert!(outcome.result.is_ok(), "{:?}", outcome.fields);
+        }
+        let outcome = classify(
+            "r1",
+            1,
+            Err(WorkerError::Engine(SweepError::storage("k", "timeout"))),
+            0,
+        );
+        assert!(outcome.result.is_err());
+    }
 }
