@@ -86,13 +86,12 @@ def render(document: dict[str, Any]) -> str:
 
 
 def compiled_experiments_json() -> str:
-    """The registry's compiled (Rust) experiments: Python kernels registered in this process
-    never run in the cloud, so they get no tables."""
+    """The registry's built-in experiments: Python kernels never run in the cloud, and the
+    tables of Rust kernels loaded at run time are created by the orchestrator on first use,
+    so neither gets a table here."""
     from sweep_magic import _native
-    from sweep_magic.kernels import python_definition
 
-    registry = _native.experiments()
-    return json.dumps([e for e in registry if python_definition(e["name"]) is None])
+    return json.dumps([e for e in _native.experiments() if e["origin"] == "built-in"])
 
 
 def current() -> str:

@@ -16,9 +16,11 @@ __all__ = [
     "ENGINE_VERSION",
     "RunControl",
     "api_routes",
+    "auto_shard_size",
     "check_spec",
     "clear_cancel",
     "cloud_defaults",
+    "cloud_shard_target",
     "create_run",
     "experiments",
     "kernel_library",
@@ -61,6 +63,15 @@ def table_prefix(table: str, experiment: str) -> str: ...
 def run_id_of_partition(name: str) -> str | None: ...
 def time_rows(text: str, format: str, samples: int) -> float: ...
 def spec_schema_json(include_python: bool = False) -> str: ...
+def auto_shard_size(
+    points: int,
+    replicates: int,
+    row_seconds: float,
+    shard_seconds: float,
+    min_shard_seconds: float,
+    parallelism: int,
+) -> tuple[int, str]: ...
+def cloud_shard_target(shards_per_invoke: int, fleet: int) -> tuple[float, float, int]: ...
 def check_spec(
     text: str, format: str, max_rows: int | None = None, max_spec_bytes: int | None = None
 ) -> SpecCheck: ...

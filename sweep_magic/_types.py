@@ -67,6 +67,8 @@ class Manifest(TypedDict):
     engine_version: str
     #: Only for experiments loaded at run time (sweep_magic.load_kernel).
     kernel: NotRequired[KernelBuild]
+    #: Only for `shard_size: "auto"`: the measurement and the rule that chose the size.
+    shard_choice: NotRequired[str]
 
 
 class RunStatusDict(TypedDict):
@@ -101,6 +103,9 @@ class RunReport(TypedDict):
 
 class SpecCheck(TypedDict):
     """A validated spec: its normalized form, content hash and plan."""
+
+    #: Whether the author gave `shard_size` (the cloud backend sizes shards otherwise).
+    shard_size_given: bool
 
     spec: dict[str, Any]
     hash: str

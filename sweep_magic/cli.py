@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -82,22 +83,25 @@ def _run(args: argparse.Namespace) -> int:
     if not args.json:
         print(
             f"run {handle.run_id}: {spec.points} points x {spec.rows // max(spec.points, 1)} "
-            f"replicates in {spec.shards} shards on {backend or load_config().backend}",
+            f"replicates in {handle.plan['shards']} shards on {backend or load_config().backend}",
             file=sys.stderr,
         )
+        if "shard_choice" in handle.manifest:
+            print(f"  {handle.manifest['shard_choice']}", file=sys.stderr)
+    shards = handle.plan["shards"]
     try:
         handle.wait(progress=not args.json and sys.stderr.isatty())
     except (KeyboardInterrupt, RunCancelledError):
         done = handle.status().shards_done
         if on_cloud:
             print(
-                f"stopped waiting: {done} of {spec.shards} shards done; the run goes on in the "
+                f"stopped waiting: {done} of {shards} shards done; the run goes on in the "
                 f"cloud: sweep status {handle.run_id} --cloud",
                 file=sys.stderr,
             )
             return 130
         print(
-            f"interrupted: {done} of {spec.shards} shards finished and kept under {handle.root}; "
+            f"interrupted: {done} of {shards} shards finished and kept under {handle.root}; "
             f"finish with: sweep resume {handle.run_id} --root {handle.root}",
             file=sys.stderr,
         )
@@ -345,7 +349,12 @@ def _parser() -> argparse.ArgumentParser:
         parents=[kernels, as_json],
         help="list experiments, their parameters and metrics",
     )
-    sub.add_parser("schema", help="print the JSON Schema of a spec")
+    sub.add_parser(
+        "schema",
+        parents=[kernels],
+        help="print the JSON Schema of a spec (with --kernel or SWEEP_KERNELS: of their "
+        "experiments too)",
+    )
 
     p = sub.add_parser(
         "validate", parents=[kernels, as_json], help="check a spec file without running it"
@@ -438,7 +447,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "schema":
             from . import _native
 
-            print(_native.spec_schema_json(), end="")
+            # The built-ins alone (the committed schema/spec.schema.json), or with the kernels
+            # this command loaded.
+            loaded = bool(args.kernels) or bool(os.environ.get("SWEEP_KERNELS"))
+            print(_native.spec_schema_json(include_python=loaded), end="")
             return 0
         commands = {
             "validate": _validate,

@@ -120,6 +120,7 @@ class Spec:
         limit = max_rows if max_rows is not None else config.max_points
         raw = _native.check_spec(text, fmt, limit, config.max_spec_bytes)
         self._checked = _Checked(raw["spec"], raw["hash"], raw["plan"])
+        self._shard_size_given = raw["shard_size_given"]
         self._max_rows = limit
 
     @classmethod
@@ -158,6 +159,12 @@ class Spec:
         except OSError as exc:
             raise SpecError(f"cannot read spec file {str(p)!r}: {exc.strerror}") from None
         return cls.from_text(text, format_for_path(p), max_rows=max_rows)
+
+    @property
+    def shard_size_given(self) -> bool:
+        """Whether the spec sets ``shard_size`` (a number or ``"auto"``); the cloud backend
+        sizes the shards of a spec that does not (``shard_size: auto``)."""
+        return self._shard_size_given
 
     @property
     def normalized(self) -> dict[str, Any]:

@@ -128,8 +128,17 @@ def _comparable(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _raw(cloud: LocalCloud, method: str, path: str, body: bytes | None = None) -> tuple[int, Any]:
-    request = urllib.request.Request(cloud.api_url + path, data=body, method=method)
+def _raw(
+    cloud: LocalCloud,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    content_type: str = "application/json",
+) -> tuple[int, Any]:
+    """One unsigned request; a body goes as ``content_type`` (JSON, as clients send it)."""
+    headers = {"Content-Type": content_type} if body is not None else {}
+    url = cloud.api_url + path
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=60) as r:
             return r.status, json.loads(r.read())
@@ -298,6 +307,7 @@ def test_bad_requests_get_clear_4xx_and_write_nothing(
             "limit",
         ),
         ("POST", "/runs", b"x" * (2 << 20), 413, "over the limit"),
+        ("POST", "/runs", b"experiment=diag_sleep", 415, "application/json"),
         ("GET", "/runs/20990101-000000-00000000", None, 404, "run"),
         ("GET", "/runs/..%2F..%2Fetc", None, 400, "run id"),
         ("GET", "/runs/A%2Fb", None, 400, "run id"),
@@ -306,7 +316,9 @@ def test_bad_requests_get_clear_4xx_and_write_nothing(
     ]
     documented = json.loads((Path(__file__).parents[1] / "lambda" / "openapi.json").read_text())
     for method, path, body, status, needle in cases:
-        got, answer = _raw(cloud, method, path, body)
+        form = body == b"experiment=diag_sleep"
+        kind = "application/x-www-form-urlencoded" if form else "application/json"
+        got, answer = _raw(cloud, method, path, body, kind)
         assert got == status, (method, path, got, answer)
         assert needle in answer["message"], (needle, answer)
         template = "/runs/{run_id}" if path.startswith("/runs/") else path

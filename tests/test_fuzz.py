@@ -165,7 +165,8 @@ def test_cli_validate_answers_in_one_line(text: str, suffix: str, tmp_path: Path
 
 
 def _post(url: str, body: bytes) -> tuple[int, Any]:
-    request = urllib.request.Request(url, data=body, method="POST")
+    headers = {"Content-Type": "application/json"}  # as every client sends a spec
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=60) as r:
             return r.status, json.loads(r.read())

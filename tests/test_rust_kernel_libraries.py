@@ -152,3 +152,16 @@ def test_lambda_build_needs_at_most_glibc_2_34(ou_library: Path, sweep_cmd: list
     assert versions
     assert max(versions) <= (2, 34)
     assert lam["glibc"] == ".".join(map(str, max(versions)))
+
+
+@pytest.mark.slow
+def test_schema_covers_a_loaded_kernel(ou_library: Path, sweep_cmd: list[str]) -> None:
+    """`sweep schema --kernel` describes the kernel's spec like a built-in's; without it the
+    schema is the committed one, built-ins only."""
+    out = run_cli(sweep_cmd, "schema", "--kernel", str(ou_library))
+    assert out.returncode == 0, out.stderr
+    with_kernel = json.loads(out.stdout)
+    plain = json.loads(run_cli(sweep_cmd, "schema").stdout)
+    assert "ou_bytes" in json.dumps(with_kernel)
+    assert "ou_bytes" not in json.dumps(plain)
+    assert plain == json.loads((Path(__file__).parents[1] / "schema/spec.schema.json").read_text())

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from .. import _native
 from ..backends.batching import ray_batches
 from ..errors import SweepError
 from ..spec import Spec
@@ -109,6 +110,23 @@ def _estimate_ray(
     )
 
 
+def _cloud_plan(spec: Spec, cal: Calibration, a: CloudAssumptions) -> tuple[Spec, str | None]:
+    """The spec as the cloud runs it: unless the author chose a shard size, the orchestrator
+    picks one (``shard_size: auto``) with the engine's rule, here fed the calibrated row time
+    scaled to Lambda's speed and the account's concurrency."""
+    if spec.shard_size_given and spec.normalized["shard_size"] != "auto":
+        return spec, None
+    shard_s, min_shard_s, workers = _native.cloud_shard_target(
+        a.shards_per_invoke, a.account_concurrency
+    )
+    replicates = spec.rows // max(spec.points, 1)
+    size, reason = _native.auto_shard_size(
+        spec.points, replicates, cal.mean_row_s / a.speed, shard_s, min_shard_s, workers
+    )
+    sized = Spec({**spec.normalized, "shard_size": size}, max_rows=spec.rows)
+    return sized, f"the cloud sizes shards itself: {reason}"
+
+
 def _estimate_cloud(
     spec: Spec, work: list[float], a: CloudAssumptions, la: LocalAssumptions
 ) -> BackendEstimate:
@@ -198,10 +216,18 @@ def estimate(
     la = local or LocalAssumptions()
     cal = calibrate(checked, budget_s=budget_s, root=root)
     work = shard_work(checked, cal)
+    cloud_spec, choice = _cloud_plan(checked, cal, ca)
+    cloud_estimate = _estimate_cloud(
+        cloud_spec, work if cloud_spec is checked else shard_work(cloud_spec, cal), ca, la
+    )
+    if choice is not None:
+        cloud_estimate.details["shard_size"] = cloud_spec.shard_size
+        cloud_estimate.details["shards"] = cloud_spec.shards
+        cloud_estimate.notes.insert(0, choice)
     backends = [
         _estimate_local(checked, work, cal, n_cores, la),
         _estimate_ray(checked, work, cal, ra, n_cores, la),
-        _estimate_cloud(checked, work, ca, la),
+        cloud_estimate,
     ]
     return Estimate(
         experiment=checked.experiment,

@@ -104,6 +104,9 @@ pub struct Manifest {
     /// (its SHA-256 is also pinned in the spec).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel: Option<crate::experiment::KernelBuild>,
+    /// How `shard_size: "auto"` was resolved (the measurement and the rule), if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_choice: Option<String>,
 }
 
 /// `runs/<run_id>/shards/<shard>.json`: written after the shard's data files.
@@ -213,6 +216,20 @@ impl RunInfo {
 impl Run {
     /// Creates run `run_id` for `spec`: writes its manifest. Fails if the id is taken.
     pub fn create(store: &dyn Store, spec: Spec, run_id: &str, created_at: &str) -> Result<Run> {
+        Self::create_planned(store, spec, run_id, created_at, None)
+    }
+
+    /// [`Run::create`], first resolving `shard_size: "auto"` for `target` (the reason goes in
+    /// the manifest).
+    pub fn create_planned(
+        store: &dyn Store,
+        mut spec: Spec,
+        run_id: &str,
+        created_at: &str,
+        target: Option<&crate::spec::ShardTarget>,
+    ) -> Result<Run> {
+        let shard_choice =
+            target.and_then(|t| spec.choose_shard_size(t, Limits::default().max_shard_size));
         let plan = Plan::for_spec(&spec);
         let keys = RunKeys::new(run_id, spec.experiment.name(), plan.shard_width)?;
         let manifest = Manifest {
@@ -230,6 +247,7 @@ impl Run {
             },
             engine_version: ENGINE_VERSION.to_string(),
             kernel: spec.experiment.build().cloned(),
+            shard_choice,
         };
         let bytes = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
         if !store.put_if_absent(&keys.manifest(), &bytes)? {

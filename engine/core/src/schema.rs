@@ -136,7 +136,10 @@ pub fn spec_json_schema(registry: &Registry, limits: &Limits) -> Json {
             "name": {"type": "string", "minLength": 1, "maxLength": 128},
             "seed": {"type": "integer", "minimum": 0, "maximum": i64::MAX},
             "replicates": {"type": "integer", "minimum": 1, "maximum": limits.max_replicates},
-            "shard_size": {"type": "integer", "minimum": 1, "maximum": limits.max_shard_size},
+            "shard_size": {"oneOf": [
+                {"type": "integer", "minimum": 1, "maximum": limits.max_shard_size},
+                {"const": "auto", "description": "Chosen from a short calibration where the run is created: shards of about a target time, spread over the workers."}
+            ]},
             "kernel_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "The SHA-256 of a loaded kernel library the run must use (written by normalization for loaded kernels)."},
             "params": {"type": "object"},
             "zip": {"type": "array", "items": {"type": "object", "minProperties": 1}},

@@ -106,10 +106,15 @@ fn check_spec<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let spec = parse_spec(text, format, &limits(max_rows, max_spec_bytes)).map_err(to_py_err)?;
     let plan = sweep_core::Plan::for_spec(&spec);
+    // Whether the author chose a shard size (the cloud backend sizes shards itself otherwise).
+    let given = SpecFormat::from_name(format)
+        .and_then(|fmt| sweep_core::spec::parse_document(text, fmt).ok())
+        .is_some_and(|doc| doc.get("shard_size").is_some());
     let checked = serde_json::json!({
         "spec": spec.normalized(),
         "hash": spec.content_hash(),
         "plan": plan,
+        "shard_size_given": given,
     });
     to_py(py, &checked)
 }
@@ -184,8 +189,48 @@ fn create_run<'py>(
     let spec = parse_spec(text, format, &limits(max_rows, None)).map_err(to_py_err)?;
     let store = LocalStore::new(root);
     let created_at = sweep_core::layout::rfc3339(now_secs());
-    let run = Run::create(&store, spec, run_id, &created_at).map_err(to_py_err)?;
+    // `shard_size: "auto"` is sized for this machine's cores.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    let target = sweep_core::spec::ShardTarget::local(threads);
+    let run = py
+        .detach(|| Run::create_planned(&store, spec, run_id, &created_at, Some(&target)))
+        .map_err(to_py_err)?;
     to_py(py, &run.manifest)
+}
+
+/// The shard size `shard_size: "auto"` chooses for `points` points of `replicates` rows at
+/// `row_seconds` each (shards of about `shard_seconds`, at least `min_shard_seconds`, for
+/// `parallelism` workers), and its reason.
+#[pyfunction]
+fn auto_shard_size(
+    points: u64,
+    replicates: u64,
+    row_seconds: f64,
+    shard_seconds: f64,
+    min_shard_seconds: f64,
+    parallelism: u64,
+) -> (u64, String) {
+    let target = sweep_core::spec::ShardTarget {
+        shard_seconds,
+        min_shard_seconds,
+        parallelism,
+        calibration: std::time::Duration::ZERO,
+    };
+    sweep_core::spec::auto_shard_size(
+        points,
+        replicates,
+        row_seconds,
+        &target,
+        Limits::default().max_shard_size,
+    )
+}
+
+/// The cloud's `shard_size: "auto"` target for `shards_per_invoke` and a `fleet` of
+/// concurrent Lambdas: `(shard_seconds, min_shard_seconds, parallelism)`.
+#[pyfunction]
+fn cloud_shard_target(shards_per_invoke: u64, fleet: u64) -> (f64, f64, u64) {
+    let t = sweep_core::spec::ShardTarget::cloud(shards_per_invoke, fleet);
+    (t.shard_seconds, t.min_shard_seconds, t.parallelism)
 }
 
 /// Reads the manifest of run `run_id` under `root` .
@@ -563,11 +608,11 @@ fn quiet_kernel_panics() {
 mod _native {
     #[pymodule_export]
     use super::{
-        RunControl, api_routes, check_spec, clear_cancel, cloud_defaults, create_run, experiments,
-        kernel_library, layout_templates, list_runs, load_kernel, load_kernel_bytes, manifest_key,
-        new_run_id, open_run, pending_shards, preview_points, register_python_experiment,
-        request_cancel, run_id_of_partition, run_keys, run_local, run_state, run_status,
-        spec_schema_json, table_prefix, time_rows,
+        RunControl, api_routes, auto_shard_size, check_spec, clear_cancel, cloud_defaults,
+        cloud_shard_target, create_run, experiments, kernel_library, layout_templates, list_runs,
+        load_kernel, load_kernel_bytes, manifest_key, new_run_id, open_run, pending_shards,
+        preview_points, register_python_experiment, request_cancel, run_id_of_partition, run_keys,
+        run_local, run_state, run_status, spec_schema_json, table_prefix, time_rows,
     };
 
     #[pymodule_init]

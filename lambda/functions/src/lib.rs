@@ -175,6 +175,12 @@ impl OrchestratorEnv {
                 1,
                 100_000,
             )?,
+            fleet_concurrency: number(
+                "SWEEP_FLEET_CONCURRENCY",
+                defaults.fleet_concurrency,
+                1,
+                1_000_000,
+            )?,
         };
         let store = store_from_env(&client)?;
         let catalog = match var("SWEEP_GLUE_DATABASE") {

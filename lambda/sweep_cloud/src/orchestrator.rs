@@ -10,7 +10,7 @@ use serde::Serialize;
 use sweep_core::status::status_of;
 use sweep_core::{
     ErrorKind, Execution, Experiment, KernelResolver, Limits, Registry, Run, RunInfo, RunState,
-    RunStatus, Spec, SpecFormat, Store, SweepError,
+    RunStatus, Spec, SpecFormat, Store, SweepError, spec::ShardTarget,
 };
 
 /// Settings of the orchestrator, read once from the environment by the adapter.
@@ -34,6 +34,9 @@ pub struct CloudConfig {
     pub unstarted_ms: u64,
     /// Most runs one supervisor pass visits (the oldest first; the rest wait a minute).
     pub supervise_max_runs: usize,
+    /// Workers that can run at once (the account's Lambda concurrency), for `shard_size:
+    /// "auto"`.
+    pub fleet_concurrency: u64,
 }
 
 impl Default for CloudConfig {
@@ -47,6 +50,7 @@ impl Default for CloudConfig {
             invokes_per_dispatcher: 1000,
             unstarted_ms: 600_000,
             supervise_max_runs: 200,
+            fleet_concurrency: 1_000,
         }
     }
 }
@@ -359,7 +363,14 @@ impl<'a> Orchestrator<'a> {
         sweep_core::layout::validate_run_id(run_id).map_err(SweepError::from)?;
         self.store
             .put(&sweep_core::layout::active_key(run_id), b"")?;
-        let run = Run::create(self.store, spec, run_id, created_at)?;
+        // `shard_size: "auto"` (what the client sends unless the author chose a size) is
+        // calibrated here, on Lambda's own CPU.
+        let per_invoke = self
+            .config
+            .shards_per_invoke
+            .clamp(1, MAX_SHARDS_PER_INVOKE) as u64;
+        let target = ShardTarget::cloud(per_invoke, self.config.fleet_concurrency);
+        let run = Run::create_planned(self.store, spec, run_id, created_at, Some(&target))?;
         let plan = *run.plan();
         let shards: Vec<u64> = (0..plan.shards).collect();
         Ok((

@@ -154,10 +154,31 @@ pub(super) fn replicates(obj: &Map<String, Json>, limits: &Limits) -> Result<u64
 pub(super) fn shard_size(
     obj: &Map<String, Json>,
     limits: &Limits,
-) -> Result<Option<u64>, SpecError> {
-    obj.get("shard_size")
-        .map(|v| int_field(v, "shard_size", 1, limits.max_shard_size))
-        .transpose()
+) -> Result<ShardRequest, SpecError> {
+    match obj.get("shard_size") {
+        None => Ok(ShardRequest::Default),
+        Some(Json::String(s)) if s == "auto" => Ok(ShardRequest::Auto),
+        Some(v @ Json::String(_)) => Err(SpecError::new(
+            "shard_size",
+            format!(
+                "expected an integer in [1, {}] or \"auto\", got {}",
+                limits.max_shard_size,
+                describe(v)
+            ),
+        )),
+        Some(v) => int_field(v, "shard_size", 1, limits.max_shard_size).map(ShardRequest::Given),
+    }
+}
+
+/// What a spec says about its shard size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ShardRequest {
+    /// Nothing: about 64 shards.
+    Default,
+    /// `"auto"`: chosen from a calibration where the run is created.
+    Auto,
+    /// This many points per shard.
+    Given(u64),
 }
 
 #[cfg(test)]
@@ -192,7 +213,10 @@ mod tests {
         assert_eq!(name(&o, "probe"), Ok("probe".to_string()));
         assert_eq!(seed(&o), Ok(0));
         assert_eq!(replicates(&o, &Limits::default()), Ok(1));
-        assert_eq!(shard_size(&o, &Limits::default()), Ok(None));
+        assert_eq!(
+            shard_size(&o, &Limits::default()),
+            Ok(ShardRequest::Default)
+        );
     }
 
     #[test]
@@ -211,7 +235,23 @@ mod tests {
             replicates(&o, &Limits::default()).unwrap_err().message,
             "0 is outside the allowed range [1, 100000]"
         );
-        assert_eq!(shard_size(&o, &Limits::default()), Ok(Some(5)));
+        assert_eq!(
+            shard_size(&o, &Limits::default()),
+            Ok(ShardRequest::Given(5))
+        );
+        let auto = obj(json!({"shard_size": "auto"}));
+        assert_eq!(
+            shard_size(&auto, &Limits::default()),
+            Ok(ShardRequest::Auto)
+        );
+        let e = shard_size(&obj(json!({"shard_size": "big"})), &Limits::default()).unwrap_err();
+        assert_eq!(
+            (e.path.as_str(), e.message.as_str()),
+            (
+                "shard_size",
+                "expected an integer in [1, 1000000] or \"auto\", got \"big\""
+            )
+        );
     }
 
     #[test]

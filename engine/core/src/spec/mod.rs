@@ -9,6 +9,7 @@
 //! (with `generators`) for `params`, `zip` for `zip`, and `design` (with `dist`) for
 //! `sample`. `claims` makes sure every declared parameter ends up on exactly one axis.
 
+mod auto;
 mod axis;
 mod claims;
 mod design;
@@ -22,6 +23,7 @@ mod limits;
 mod normalize;
 mod zip;
 
+pub use auto::{ShardTarget, auto_shard_size};
 pub use axis::{Axis, AxisValues, ParamAxis, ZipAxis};
 pub use design::{SAMPLE_METHODS, sample_method_names};
 pub use dist::DistForm;
@@ -70,6 +72,9 @@ pub struct Spec {
     pub replicates: u64,
     /// Points per shard (chosen from the size of the sweep when the spec leaves it out).
     pub shard_size: u64,
+    /// `shard_size: "auto"`: the size is chosen from a calibration where the run is created
+    /// ([`Spec::choose_shard_size`]); until then `shard_size` holds the default.
+    pub auto_shards: bool,
     /// Axes in decode order: the last one varies fastest.
     pub axes: Vec<Axis>,
     /// The library build of a loaded kernel (its SHA-256); `None` for built-in and Python
@@ -106,7 +111,7 @@ impl Spec {
         let name = header::name(obj, experiment_name)?;
         let seed = header::seed(obj)?;
         let replicates = header::replicates(obj, limits)?;
-        let explicit_shard_size = header::shard_size(obj, limits)?;
+        let shard_request = header::shard_size(obj, limits)?;
 
         let mut claims = Claims::new(&*experiment);
         let mut axes = grid::parse_params(obj.get("params"), &mut claims, limits)?;
@@ -117,7 +122,10 @@ impl Spec {
         axes.extend(sample.map(Axis::Sample));
 
         let points = limits.check_rows(&axes, replicates)?;
-        let shard_size = explicit_shard_size.unwrap_or_else(|| default_shard_size(points));
+        let shard_size = match shard_request {
+            header::ShardRequest::Given(n) => n,
+            _ => default_shard_size(points),
+        };
         Ok(Spec {
             version,
             experiment,
@@ -125,6 +133,7 @@ impl Spec {
             seed,
             replicates,
             shard_size,
+            auto_shards: shard_request == header::ShardRequest::Auto,
             axes,
             kernel_sha256,
         })

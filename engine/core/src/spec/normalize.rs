@@ -41,7 +41,15 @@ impl Spec {
         obj.insert("name".into(), Json::from(self.name.clone()));
         obj.insert("seed".into(), Json::from(self.seed));
         obj.insert("replicates".into(), Json::from(self.replicates));
-        obj.insert("shard_size".into(), Json::from(self.shard_size));
+        // "auto" until a run resolves it (Spec::choose_shard_size), then the size chosen.
+        obj.insert(
+            "shard_size".into(),
+            if self.auto_shards {
+                Json::from("auto")
+            } else {
+                Json::from(self.shard_size)
+            },
+        );
         obj.insert("params".into(), Json::Object(params));
         if !zip.is_empty() {
             obj.insert("zip".into(), Json::Array(zip));
