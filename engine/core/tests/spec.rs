@@ -232,7 +232,7 @@ fn bad_input_is_rejected_with_the_field_path() {
         ),
         (
             "experiment: toy\nshard_size: two\nparams: {x: 1}\n",
-            "shard_size: expected an integer, got \"two\"",
+            "shard_size: expected an integer in [1, 1000000] or \"auto\", got \"two\"",
         ),
         (
             "experiment: toy\nparams: [1, 2]\n",
