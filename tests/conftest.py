@@ -127,28 +127,43 @@ EMULATION_ENV = {
     # AWS calls give up retrying after 3 s (45 s by default), so the reliability suite's 6 s S3
     # outage outlasts them, as a long outage would in AWS.
     "SWEEP_AWS_RETRY_BUDGET_MS": "3000",
+    # A shard started more than 1 s ago is no longer being computed (the worker's timeout in
+    # AWS, 15 min at most): the supervisor may then record a lost shard's rows as failed.
+    "SWEEP_WORKER_TIMEOUT_MS": "1000",
 }
 
+#: The functions' on-failure queue in the emulation (moto's SQS), drained by the supervisor.
+FAILURE_QUEUE = "sweep-failed-invocations"
 
-def _create_glue_tables(cloud: LocalCloud) -> None:
-    """The catalog Terraform creates: a results and a failures table per experiment."""
+
+def _aws(cloud: LocalCloud, service: str) -> Any:
+    """A boto3 client of the emulation's moto server (Glue, SQS)."""
     import boto3
 
-    import sweep_magic as sm
-    from sweep_magic.local_cloud import BUCKET
-
     env = cloud.client_env()
-    glue = boto3.client(
-        "glue",
+    return boto3.client(
+        service,
         endpoint_url=cloud.s3_url,
         region_name=env["AWS_REGION"],
         aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
     )
+
+
+def create_glue_tables(cloud: LocalCloud, only: str | None = None) -> None:
+    """The catalog Terraform creates: a results and a failures table per experiment (or only
+    for experiment ``only``; the database is created unless it exists)."""
+    import sweep_magic as sm
+    from sweep_magic.local_cloud import BUCKET
+
+    glue = _aws(cloud, "glue")
     database = EMULATION_ENV["SWEEP_GLUE_DATABASE"]
-    glue.create_database(DatabaseInput={"Name": database})
+    if only is None:
+        glue.create_database(DatabaseInput={"Name": database})
     parquet = "org.apache.hadoop.hive.ql.io.parquet."
     for experiment in sm.experiments():
+        if only is not None and experiment.name != only:
+            continue
         for kind, columns in experiment.tables.items():
             glue.create_table(
                 DatabaseName=database,
@@ -183,9 +198,13 @@ def emulation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulation]:
     )
     proxy = FaultProxy(cloud.s3_port).start()
     cloud.extra_env["AWS_ENDPOINT_URL_S3"] = proxy.url  # the Lambdas reach S3 through it
+    # The on-failure queue (Lambda's async destination in AWS; here the tests fill it).
+    cloud.extra_env["AWS_ENDPOINT_URL_SQS"] = cloud.s3_url
+    cloud.extra_env["SWEEP_FAILURE_QUEUE_URL"] = f"{cloud.s3_url}/queue/{FAILURE_QUEUE}"
     try:
         with cloud:
-            _create_glue_tables(cloud)
+            create_glue_tables(cloud)
+            _aws(cloud, "sqs").create_queue(QueueName=FAILURE_QUEUE)
             yield Emulation(cloud, proxy, faults)
     finally:
         proxy.stop()

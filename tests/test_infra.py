@@ -566,9 +566,14 @@ def test_logs_and_queue_are_the_functions_own() -> None:
             f"${{aws_cloudwatch_log_group.{name}.arn}}:*"
         ]
         sqs = [s for s in statements if any(a.startswith("sqs:") for a in s["actions"])]
-        assert [r for s in sqs for r in s["resources"]] == [
+        assert {r for s in sqs for r in s["resources"]} == {
             "${aws_sqs_queue.failed_invocations.arn}"
-        ]
+        }
+        # Both send their failed async events there; only the orchestrator (its supervisor
+        # pass) reads and deletes them.
+        drain = {"sqs:ReceiveMessage", "sqs:DeleteMessage"}
+        expected = {"sqs:SendMessage"} | (drain if name == "orchestrator" else set())
+        assert {a for s in sqs for a in s["actions"]} == expected
 
 
 def test_analyst_policy() -> None:
@@ -831,8 +836,13 @@ def test_functions_are_wired_as_the_application_expects() -> None:
         "SWEEP_SHARDS_PER_INVOKE",
         "SWEEP_MAX_POINTS",
         "SWEEP_KERNEL_UPLOADS",
+        "SWEEP_FAILURE_QUEUE_URL",
+        "SWEEP_WORKER_TIMEOUT_MS",
         "RUST_LOG",
     }
+    orchestrator_env = first(functions["orchestrator"], "environment")["variables"]
+    assert orchestrator_env["SWEEP_FAILURE_QUEUE_URL"] == "${aws_sqs_queue.failed_invocations.url}"
+    assert orchestrator_env["SWEEP_WORKER_TIMEOUT_MS"] == "${tostring(var.worker_timeout_s * 1000)}"
     assert env["worker"] == {"SWEEP_BUCKET", "SWEEP_PREFIX", "RUST_LOG"}
     variables = {name: body for block in blocks("variable") for name, body in block.items()}
     assert variables["orchestrator_zip"]["default"] == "target/lambda/orchestrator/bootstrap.zip"

@@ -59,7 +59,11 @@ resource "aws_lambda_function" "orchestrator" {
       SWEEP_SHARDS_PER_INVOKE    = tostring(var.shards_per_invoke)
       SWEEP_MAX_POINTS           = tostring(var.max_points)
       SWEEP_KERNEL_UPLOADS       = var.allow_kernel_uploads ? "1" : "0"
-      RUST_LOG                   = var.rust_log
+      # The supervisor drains the functions' on-failure queue; a shard started longer ago
+      # than the worker's timeout is no longer being computed.
+      SWEEP_FAILURE_QUEUE_URL = aws_sqs_queue.failed_invocations.url
+      SWEEP_WORKER_TIMEOUT_MS = tostring(var.worker_timeout_s * 1000)
+      RUST_LOG                = var.rust_log
     }
   }
 

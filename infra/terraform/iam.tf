@@ -142,6 +142,14 @@ data "aws_iam_policy_document" "orchestrator" {
     resources = [aws_sqs_queue.failed_invocations.arn]
   }
 
+  # The supervisor drains that queue: each record is settled, then deleted.
+  statement {
+    sid       = "DrainFailedInvocations"
+    effect    = "Allow"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage"]
+    resources = [aws_sqs_queue.failed_invocations.arn]
+  }
+
   statement {
     sid       = "WriteOwnLogs"
     effect    = "Allow"

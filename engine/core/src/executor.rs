@@ -244,6 +244,58 @@ impl Run {
         control.record(&marker);
         Ok(Some(marker))
     }
+
+    /// Records every (point, replicate) of shard `shard` as failed with `error_kind` and
+    /// `message`, without running the kernel: for a shard whose every invocation was lost
+    /// (the cloud's on-failure queue). Written like a computed shard — failures, done tally,
+    /// marker — so the run completes and "every row exactly once" holds; a later retry of
+    /// the failures recomputes them with the same seeds. Returns `None`, writing nothing, if
+    /// the shard already has a marker.
+    pub fn record_lost_shard(
+        &self,
+        store: &dyn Store,
+        shard: u64,
+        error_kind: &str,
+        message: &str,
+    ) -> Result<Option<ShardMarker>> {
+        if store.exists(&self.keys.marker(shard))? {
+            return Ok(None);
+        }
+        let points = self.plan().shard_points(shard);
+        let mut failed = TableBuilder::new(self.manifest.tables.failures.clone());
+        let mut row: Vec<Value> = Vec::new();
+        for point in points.clone() {
+            let params = self.spec.decode(point);
+            for replicate in 0..self.spec.replicates {
+                let seed = point_seed(self.spec.seed, point, replicate as u32);
+                row.clear();
+                row.extend([Value::Int(point as i64), Value::Int(replicate as i64)]);
+                row.extend(params.iter().cloned());
+                row.extend([
+                    Value::Int(seed as i64),
+                    Value::Str(error_kind.to_string().into()),
+                    Value::Str(message.to_string().into()),
+                    Value::Int(0),
+                ]);
+                failed.push_row(&row)?;
+            }
+        }
+        let marker = ShardMarker {
+            shard,
+            first_point: points.start,
+            end_point: points.end,
+            rows_ok: 0,
+            rows_failed: failed.rows() as u64,
+            elapsed_ms: 0,
+        };
+        if failed.rows() > 0 {
+            store.put(&self.keys.failures(shard), &failed.to_parquet()?)?;
+        }
+        store.put(&self.keys.done(shard, marker.rows_failed, 0), b"")?;
+        let bytes = serde_json::to_vec(&marker).expect("marker serializes");
+        store.put(&self.keys.marker(shard), &bytes)?;
+        Ok(Some(marker))
+    }
 }
 
 /// Checks a kernel's output against its declarations: `Some((error_kind, message))` if the

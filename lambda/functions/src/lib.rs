@@ -3,7 +3,7 @@
 //! storage and invokers built from it, and structured log lines.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use sweep_aws::{AwsClient, Endpoint, GlueCatalog, LambdaInvoker, S3Store};
+use sweep_aws::{AwsClient, Endpoint, GlueCatalog, LambdaInvoker, S3Store, SqsQueue};
 use sweep_cloud::CloudConfig;
 use sweep_core::Limits;
 
@@ -101,6 +101,9 @@ pub struct OrchestratorEnv {
     pub store: S3Store,
     /// Whether specs may pin uploaded kernel libraries (`SWEEP_KERNEL_UPLOADS`, default on).
     pub kernel_uploads: bool,
+    /// The functions' on-failure queue, drained by the supervisor (`SWEEP_FAILURE_QUEUE_URL`;
+    /// none: nothing to drain).
+    pub failure_queue: Option<SqsQueue>,
 }
 
 /// Where kernel libraries downloaded from `kernels/` are kept: `SWEEP_KERNEL_CACHE`, else a
@@ -181,6 +184,12 @@ impl OrchestratorEnv {
                 1,
                 1_000_000,
             )?,
+            worker_timeout_ms: number(
+                "SWEEP_WORKER_TIMEOUT_MS",
+                defaults.worker_timeout_ms,
+                0,
+                u64::MAX,
+            )?,
         };
         let store = store_from_env(&client)?;
         let catalog = match var("SWEEP_GLUE_DATABASE") {
@@ -195,7 +204,16 @@ impl OrchestratorEnv {
             Some("0") => false,
             Some(other) => return Err(format!("SWEEP_KERNEL_UPLOADS={other:?}: want 1 or 0")),
         };
+        let failure_queue = match var("SWEEP_FAILURE_QUEUE_URL") {
+            Some(url) => Some(SqsQueue::new(
+                client.clone(),
+                Endpoint::from_env("SQS")?,
+                &url,
+            )?),
+            None => None,
+        };
         Ok(OrchestratorEnv {
+            failure_queue,
             cloud,
             dispatch_concurrency: number(
                 "SWEEP_DISPATCH_CONCURRENCY",

@@ -3,7 +3,7 @@
 
 use crate::http::{AwsClient, Endpoint};
 use serde_json::{Value, json};
-use sweep_cloud::Catalog;
+use sweep_cloud::{Catalog, CatalogError};
 use sweep_core::{Experiment, Table};
 
 /// The Glue catalog database holding `results_<experiment>` and `failures_<experiment>`.
@@ -153,14 +153,29 @@ impl GlueCatalog {
         Ok(answer)
     }
 
-    /// Adds partition `run_id=<run_id>` to `table`, copying the table's storage descriptor
-    /// with the partition's location. An existing partition is left as it is.
-    pub fn add_partition(&self, table: &str, run_id: &str) -> Result<(), String> {
-        let answer = self.call(
+    /// The storage descriptor of `table`, or [`CatalogError::MissingTable`].
+    fn descriptor(&self, table: &str) -> Result<Value, CatalogError> {
+        match self.call(
             "GetTable",
             &json!({"DatabaseName": self.database, "Name": table}),
-        )?;
-        let mut descriptor = answer["Table"]["StorageDescriptor"].clone();
+        ) {
+            Ok(answer) => Ok(answer["Table"]["StorageDescriptor"].clone()),
+            Err(e) if e.contains("EntityNotFoundException") => Err(CatalogError::MissingTable {
+                table: table.into(),
+                database: self.database.clone(),
+            }),
+            Err(e) => Err(CatalogError::Failed(e)),
+        }
+    }
+
+    /// Adds partition `run_id=<run_id>` to `table` (whose storage descriptor is
+    /// `descriptor`), at the descriptor's location. An existing partition is left as it is.
+    fn add_partition(
+        &self,
+        table: &str,
+        mut descriptor: Value,
+        run_id: &str,
+    ) -> Result<(), String> {
         let location = descriptor["Location"]
             .as_str()
             .ok_or_else(|| format!("glue table {table} has no location"))?;
@@ -214,15 +229,27 @@ fn comment(description: &str, unit: &str) -> String {
 }
 
 impl Catalog for GlueCatalog {
-    fn ensure_tables(&self, experiment: &dyn Experiment) -> Result<(), String> {
+    fn ensure_tables(&self, experiment: &dyn Experiment) -> Result<(), CatalogError> {
         for table in Table::ALL {
             self.create_table(table, experiment)?;
         }
         Ok(())
     }
 
-    fn register_run(&self, experiment: &str, run_id: &str) -> Result<(), String> {
-        self.add_partition(&format!("results_{experiment}"), run_id)?;
-        self.add_partition(&format!("failures_{experiment}"), run_id)
+    fn register_run(&self, experiment: &str, run_id: &str) -> Result<(), CatalogError> {
+        // Both tables are read before either partition is added: a missing table leaves
+        // nothing registered.
+        let tables = [
+            format!("results_{experiment}"),
+            format!("failures_{experiment}"),
+        ];
+        let mut descriptors = Vec::with_capacity(tables.len());
+        for table in &tables {
+            descriptors.push(self.descriptor(table)?);
+        }
+        for (table, descriptor) in tables.iter().zip(descriptors) {
+            self.add_partition(table, descriptor, run_id)?;
+        }
+        Ok(())
     }
 }

@@ -15,9 +15,11 @@ pub mod http;
 pub mod invoke;
 pub mod retry;
 pub mod s3;
+pub mod sqs;
 
 pub use glue::GlueCatalog;
 pub use http::{AwsClient, Credentials, Endpoint};
 pub use invoke::LambdaInvoker;
 pub use retry::RetryPolicy;
 pub use s3::S3Store;
+pub use sqs::SqsQueue;

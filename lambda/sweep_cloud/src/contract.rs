@@ -202,6 +202,69 @@ pub fn is_dispatch(bytes: &[u8]) -> bool {
     )
 }
 
+/// A record from the functions' on-failure queue: Lambda's invocation record for an
+/// asynchronous event that failed every attempt (`RetriesExhausted`) or waited too long in
+/// Lambda's queue (`EventAgeExceeded`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedInvocation {
+    /// Why Lambda gave up (`requestContext.condition`).
+    pub condition: String,
+    /// Attempts made (`requestContext.approximateInvokeCount`; 0 when the event expired
+    /// before any).
+    pub invoke_count: u32,
+    /// What the event asked for.
+    pub request: FailedRequest,
+}
+
+/// The event a [`FailedInvocation`] carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailedRequest {
+    /// Shards for a worker.
+    Worker(WorkerPayload),
+    /// A dispatch the orchestrator sent itself.
+    Dispatch(DispatchRequest),
+    /// Anything else (not ours, or malformed): dropped with a log line.
+    Unknown(String),
+}
+
+impl FailedInvocation {
+    /// Parses an invocation record (the SQS message body). Only a record that is not an
+    /// invocation record at all is an error.
+    pub fn parse(bytes: &[u8]) -> Result<Self, ContractError> {
+        #[derive(Deserialize)]
+        struct Context {
+            #[serde(default)]
+            condition: String,
+            #[serde(default, rename = "approximateInvokeCount")]
+            invoke_count: u32,
+        }
+        #[derive(Deserialize)]
+        struct Record {
+            #[serde(rename = "requestContext")]
+            context: Context,
+            #[serde(default, rename = "requestPayload")]
+            payload: serde_json::Value,
+        }
+        let record: Record = serde_json::from_slice(bytes)
+            .map_err(|e| ContractError::Invalid(format!("not an invocation record: {e}")))?;
+        let payload = serde_json::to_vec(&record.payload).expect("json serializes");
+        // Both carry a run id and shards; a worker payload lists them as an array.
+        let request = match (
+            WorkerPayload::parse(&payload),
+            DispatchRequest::parse(&payload),
+        ) {
+            (Ok(w), _) => FailedRequest::Worker(w),
+            (_, Ok(d)) => FailedRequest::Dispatch(d),
+            (Err(e), Err(_)) => FailedRequest::Unknown(e.to_string()),
+        };
+        Ok(FailedInvocation {
+            condition: record.context.condition,
+            invoke_count: record.context.invoke_count,
+            request,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,5 +319,33 @@ mod tests {
                 Err(ContractError::Invalid(_))
             ));
         }
+    }
+
+    #[test]
+    fn failed_invocation_records_are_read() {
+        let worker = br#"{"version":"1.0","timestamp":"2026-01-01T00:00:00.000Z",
+            "requestContext":{"requestId":"x","functionArn":"arn:aws:lambda:r:1:function:w:$LATEST",
+                "condition":"RetriesExhausted","approximateInvokeCount":3},
+            "requestPayload":{"version":1,"run_id":"r1","shards":[4,5],"attempt":0},
+            "responseContext":{"statusCode":200,"functionError":"Unhandled"},
+            "responsePayload":{"errorMessage":"boom"}}"#;
+        let record = FailedInvocation::parse(worker).unwrap();
+        assert_eq!(record.condition, "RetriesExhausted");
+        assert_eq!(record.invoke_count, 3);
+        assert!(matches!(&record.request, FailedRequest::Worker(w) if w.shards == [4, 5]));
+
+        let expired =
+            br#"{"requestContext":{"condition":"EventAgeExceeded","approximateInvokeCount":0},
+            "requestPayload":{"version":1,"run_id":"r1","shards":{"list":[1]}}}"#;
+        let record = FailedInvocation::parse(expired).unwrap();
+        assert!(matches!(record.request, FailedRequest::Dispatch(_)));
+
+        let foreign =
+            br#"{"requestContext":{"condition":"RetriesExhausted"},"requestPayload":{"a":1}}"#;
+        assert!(matches!(
+            FailedInvocation::parse(foreign).unwrap().request,
+            FailedRequest::Unknown(_)
+        ));
+        assert!(FailedInvocation::parse(b"hello").is_err());
     }
 }

@@ -18,6 +18,6 @@ pub mod worker;
 
 pub use contract::{CONTRACT_VERSION, ContractError, WorkerPayload};
 pub use orchestrator::{
-    Catalog, CloudConfig, FanoutPlan, NoCatalog, Orchestrator, RunSummary, SubmitResponse,
-    SuperviseReport,
+    Catalog, CatalogError, CloudConfig, FanoutPlan, NoCatalog, Orchestrator, RunSummary,
+    Settlement, SubmitResponse, SuperviseReport,
 };

@@ -3,7 +3,8 @@
 //! can answer 202 first and fan out afterwards (or hand the payloads to itself).
 
 use crate::contract::{
-    DispatchRequest, MAX_SHARDS_PER_INVOKE, ShardSet, WorkerPayload, plan_invocations,
+    DispatchRequest, FailedInvocation, FailedRequest, MAX_SHARDS_PER_INVOKE, ShardSet,
+    WorkerPayload, plan_invocations,
 };
 use crate::worker::StartedMarker;
 use serde::Serialize;
@@ -37,6 +38,9 @@ pub struct CloudConfig {
     /// Workers that can run at once (the account's Lambda concurrency), for `shard_size:
     /// "auto"`.
     pub fleet_concurrency: u64,
+    /// The worker function's timeout in milliseconds: a shard started longer ago than this
+    /// is no longer being computed by anyone (Lambda stopped that invocation).
+    pub worker_timeout_ms: u64,
 }
 
 impl Default for CloudConfig {
@@ -51,6 +55,7 @@ impl Default for CloudConfig {
             unstarted_ms: 600_000,
             supervise_max_runs: 200,
             fleet_concurrency: 1_000,
+            worker_timeout_ms: 900_000,
         }
     }
 }
@@ -150,17 +155,71 @@ pub struct ResumeResponse {
     pub shards_dispatched: u64,
 }
 
+/// Why the catalog could not register a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatalogError {
+    /// A table the deployment should have made does not exist: a configuration error that
+    /// retrying cannot mend.
+    MissingTable {
+        /// The table's name.
+        table: String,
+        /// The catalog database searched.
+        database: String,
+    },
+    /// The catalog failed (unreachable, throttled past the retry budget); retrying may help.
+    Failed(String),
+}
+
+impl std::fmt::Display for CatalogError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CatalogError::MissingTable { table, database } => write!(
+                f,
+                "the catalog database {database} has no table {table}; the deployment is \
+                 incomplete (terraform apply creates the built-ins' tables)"
+            ),
+            CatalogError::Failed(message) => f.write_str(message),
+        }
+    }
+}
+
+impl From<String> for CatalogError {
+    fn from(message: String) -> Self {
+        CatalogError::Failed(message)
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        match &e {
+            // Not retryable: a 500 (the client does not retry), nothing written.
+            CatalogError::MissingTable { .. } => ApiError {
+                status: 500,
+                ..ApiError::of_kind(
+                    ErrorKind::Corrupt,
+                    format!("could not register the run in the catalog: {e}; nothing was written"),
+                )
+            },
+            CatalogError::Failed(_) => ApiError::of_kind(
+                ErrorKind::Storage,
+                format!("could not register the run in the catalog: {e}"),
+            ),
+        }
+    }
+}
+
 /// Where new runs are registered for queries (the Glue catalog in AWS).
 pub trait Catalog: Send + Sync {
     /// Makes sure the tables of `experiment` exist (for a kernel loaded at run time; the
     /// built-ins' tables are made with the infrastructure). Must be idempotent.
-    fn ensure_tables(&self, _experiment: &dyn Experiment) -> Result<(), String> {
+    fn ensure_tables(&self, _experiment: &dyn Experiment) -> Result<(), CatalogError> {
         Ok(())
     }
 
     /// Makes run `run_id` of `experiment` queryable (its results and failures partitions).
-    /// Must be idempotent: registering a run twice is not an error.
-    fn register_run(&self, experiment: &str, run_id: &str) -> Result<(), String>;
+    /// Must be idempotent: registering a run twice is not an error. All or nothing for a
+    /// missing table: both tables are checked before either partition is added.
+    fn register_run(&self, experiment: &str, run_id: &str) -> Result<(), CatalogError>;
 }
 
 /// No catalog (local emulation, or a deployment without Athena tables).
@@ -168,7 +227,7 @@ pub trait Catalog: Send + Sync {
 pub struct NoCatalog;
 
 impl Catalog for NoCatalog {
-    fn register_run(&self, _experiment: &str, _run_id: &str) -> Result<(), String> {
+    fn register_run(&self, _experiment: &str, _run_id: &str) -> Result<(), CatalogError> {
         Ok(())
     }
 }
@@ -187,6 +246,26 @@ pub struct SuperviseReport {
     pub dispatches: Vec<DispatchRequest>,
     /// Shards re-sent, in total.
     pub shards_redispatched: u64,
+}
+
+/// What became of one record of the on-failure queue.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct Settlement {
+    /// Whether the queue message may be deleted (false: it comes back after the queue's
+    /// visibility timeout and is settled then).
+    pub delete: bool,
+    /// Shards sent to workers a second time.
+    pub redispatched: Vec<u64>,
+    /// Shards whose rows were recorded as failures (`invocation_failed`).
+    pub recorded_lost: Vec<u64>,
+    /// Shards left for later: a worker may still be computing them.
+    pub deferred: Vec<u64>,
+    /// Why nothing was done, when nothing was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The dispatch to send for `redispatched`.
+    #[serde(skip)]
+    pub dispatch: Option<DispatchRequest>,
 }
 
 /// `runs/<run_id>/summary.json`: how a run ended, written once by the supervisor.
@@ -341,23 +420,18 @@ impl<'a> Orchestrator<'a> {
         if spec.experiment.build().is_some() {
             self.catalog
                 .ensure_tables(spec.experiment.as_ref())
-                .map_err(|e| {
-                    ApiError::of_kind(
+                .map_err(|e| match e {
+                    CatalogError::Failed(m) => ApiError::of_kind(
                         ErrorKind::Storage,
-                        format!("could not create the kernel's catalog tables: {e}"),
-                    )
+                        format!("could not create the kernel's catalog tables: {m}"),
+                    ),
+                    missing => missing.into(),
                 })?;
         }
-        // The partition first: if the catalog is unreachable nothing is written, and a
-        // registered partition without a run is harmless (and reused by a retry).
-        self.catalog
-            .register_run(spec.experiment.name(), run_id)
-            .map_err(|e| {
-                ApiError::of_kind(
-                    ErrorKind::Storage,
-                    format!("could not register the run in the catalog: {e}"),
-                )
-            })?;
+        // The partitions first: if the catalog is unreachable or misconfigured nothing is
+        // written, and a registered partition without a run is harmless (and reused by a
+        // retry).
+        self.catalog.register_run(spec.experiment.name(), run_id)?;
         // Watched by the supervisor from before the manifest exists: an entry without a run
         // (a failed create) is dropped by the supervisor's next pass.
         sweep_core::layout::validate_run_id(run_id).map_err(SweepError::from)?;
@@ -502,12 +576,10 @@ impl<'a> Orchestrator<'a> {
                 report.dropped.push(run_id);
                 continue;
             }
-            let mut shards: Vec<u64> = self
-                .stragglers(&run_id, now_ms)?
-                .iter()
-                .flat_map(|p| p.shards.iter().copied())
-                .collect();
-            shards.extend(self.unstarted(&run, now_ms)?);
+            // One listing of the tallies and the started markers serves both rules.
+            let progress = Progress::read(self.store, &run)?;
+            let mut shards = self.late_shards(&run, &progress, now_ms)?;
+            shards.extend(self.unstarted(&run, &progress, now_ms)?);
             if !shards.is_empty() {
                 report.shards_redispatched += shards.len() as u64;
                 report.dispatches.push(DispatchRequest {
@@ -520,25 +592,116 @@ impl<'a> Orchestrator<'a> {
         Ok(report)
     }
 
+    /// Settles one record of the functions' on-failure queue (an asynchronous invocation
+    /// Lambda gave up on: every attempt failed, or the event expired in its queue). For a
+    /// worker's shards, each not yet done:
+    /// - a first attempt is sent once more (the same once-only marker as stragglers); if a
+    ///   second attempt was already sent by another rule, that attempt settles the shard;
+    /// - a second attempt that failed too has its rows recorded as failures
+    ///   (`invocation_failed`, with Lambda's reason), once no invocation can still be
+    ///   computing the shard (its last start is older than the worker timeout) — so the run
+    ///   completes with every row exactly once, and `retry` can recompute them later.
+    ///
+    /// A failed dispatch needs nothing here: its shards never start, and the supervisor's
+    /// unstarted rule sends them. Records of cancelled or vanished runs are dropped.
+    pub fn settle_failed(&self, record: &[u8], now_ms: u64) -> Result<Settlement, ApiError> {
+        let dropped = |note: String| Settlement {
+            delete: true,
+            note: Some(note),
+            ..Settlement::default()
+        };
+        let failed = match FailedInvocation::parse(record) {
+            Ok(failed) => failed,
+            Err(e) => return Ok(dropped(e.to_string())),
+        };
+        let payload = match failed.request {
+            FailedRequest::Worker(payload) => payload,
+            FailedRequest::Dispatch(d) => {
+                return Ok(dropped(format!(
+                    "a dispatch of run {} failed ({}); its shards are sent by the unstarted rule",
+                    d.run_id, failed.condition
+                )));
+            }
+            FailedRequest::Unknown(why) => {
+                return Ok(dropped(format!("not a sweep invocation: {why}")));
+            }
+        };
+        let run = match self.open(&payload.run_id) {
+            Ok(run) => run,
+            Err(SweepError::NotFound(_)) => {
+                return Ok(dropped(format!("run {} does not exist", payload.run_id)));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if self.store.exists(&run.keys.cancel())? {
+            return Ok(dropped(format!("run {} was cancelled", payload.run_id)));
+        }
+        let mut settled = Settlement {
+            delete: true,
+            ..Settlement::default()
+        };
+        let reason = format!(
+            "every invocation of this shard failed or expired ({}, {} attempts)",
+            failed.condition, failed.invoke_count
+        );
+        for &shard in payload.shards.iter().filter(|&&s| s < run.plan().shards) {
+            if self.store.exists(&run.keys.marker(shard))? {
+                continue;
+            }
+            if payload.attempt == 0 {
+                if self
+                    .store
+                    .put_if_absent(&run.keys.redispatched(shard), b"{}")?
+                {
+                    settled.redispatched.push(shard);
+                }
+                continue;
+            }
+            let last_start = match self.store.get(&run.keys.started(shard))? {
+                Some(bytes) => serde_json::from_slice::<StartedMarker>(&bytes)
+                    .map(|m| m.started_ms)
+                    .unwrap_or(0),
+                None => 0,
+            };
+            if now_ms < last_start.saturating_add(self.config.worker_timeout_ms) {
+                settled.deferred.push(shard);
+                settled.delete = false;
+                continue;
+            }
+            if run
+                .record_lost_shard(self.store, shard, "invocation_failed", &reason)?
+                .is_some()
+            {
+                settled.recorded_lost.push(shard);
+            }
+        }
+        if !settled.redispatched.is_empty() {
+            settled.dispatch = Some(DispatchRequest {
+                shards: ShardSet::List(settled.redispatched.clone()),
+                attempt: 1,
+                ..DispatchRequest::range(&payload.run_id, 0, 1)
+            });
+        }
+        Ok(settled)
+    }
+
     /// Shards of `run` with neither a done tally nor a started marker, `unstarted_ms` after
     /// the run was submitted: their dispatch or async event was lost. Each is re-sent once
     /// (the same once-only marker as stragglers).
-    fn unstarted(&self, run: &RunInfo, now_ms: u64) -> Result<Vec<u64>, ApiError> {
+    fn unstarted(
+        &self,
+        run: &RunInfo,
+        progress: &Progress,
+        now_ms: u64,
+    ) -> Result<Vec<u64>, ApiError> {
         let created_ms = sweep_core::layout::parse_rfc3339(&run.manifest.created_at)
             .map_or(0, |secs| secs * 1000);
         if now_ms.saturating_sub(created_ms) < self.config.unstarted_ms {
             return Ok(Vec::new());
         }
-        let done = sweep_core::status::done_tallies(self.store, &run.manifest)?;
-        let started: std::collections::HashSet<u64> = self
-            .store
-            .list(&run.keys.started_prefix())?
-            .iter()
-            .filter_map(|k| sweep_core::layout::shard_of_started_key(k))
-            .collect();
         let mut lost = Vec::new();
         for shard in 0..run.plan().shards {
-            if done.contains_key(&shard) || started.contains(&shard) {
+            if progress.done.contains_key(&shard) || progress.started.contains(&shard) {
                 continue;
             }
             if self
@@ -560,10 +723,25 @@ impl<'a> Orchestrator<'a> {
         if self.store.exists(&run.keys.cancel())? {
             return Ok(Vec::new());
         }
-        // Finished shards and their times from the done tallies' names; then one GET per
-        // shard that started and has not finished (bounded by the fleet's concurrency).
-        let done = sweep_core::status::done_tallies(self.store, &run.manifest)?;
-        let mut times: Vec<u64> = done.values().map(|&(_, elapsed)| elapsed).collect();
+        let progress = Progress::read(self.store, &run)?;
+        let late = self.late_shards(&run, &progress, now_ms)?;
+        Ok(self.payloads(run_id, &late, 1))
+    }
+
+    /// The straggler rule on `progress`: finished shards' times from the tallies' names,
+    /// then one GET per shard that started and has not finished (bounded by the fleet's
+    /// concurrency). Takes each late shard's once-only marker.
+    fn late_shards(
+        &self,
+        run: &RunInfo,
+        progress: &Progress,
+        now_ms: u64,
+    ) -> Result<Vec<u64>, ApiError> {
+        let mut times: Vec<u64> = progress
+            .done
+            .values()
+            .map(|&(_, elapsed)| elapsed)
+            .collect();
         if times.is_empty() {
             return Ok(Vec::new());
         }
@@ -571,17 +749,12 @@ impl<'a> Orchestrator<'a> {
         let median = times[times.len() / 2] as f64;
         let limit =
             (median * self.config.straggler_factor).max(self.config.straggler_min_ms as f64);
-        let mut running: Vec<u64> = self
-            .store
-            .list(&run.keys.started_prefix())?
-            .iter()
-            .filter_map(|k| sweep_core::layout::shard_of_started_key(k))
-            .filter(|s| !done.contains_key(s))
-            .collect();
-        running.sort_unstable();
-        running.dedup();
         let mut late = Vec::new();
-        for shard in running {
+        for &shard in progress
+            .started
+            .iter()
+            .filter(|s| !progress.done.contains_key(s))
+        {
             let Some(bytes) = self.store.get(&run.keys.started(shard))? else {
                 continue;
             };
@@ -593,6 +766,26 @@ impl<'a> Orchestrator<'a> {
                 late.push(shard);
             }
         }
-        Ok(self.payloads(run_id, &late, 1))
+        Ok(late)
+    }
+}
+
+/// What a run's listings say: finished shards (from the done tallies' names) and shards that
+/// have started.
+struct Progress {
+    done: std::collections::BTreeMap<u64, (u64, u64)>,
+    started: std::collections::BTreeSet<u64>,
+}
+
+impl Progress {
+    fn read(store: &dyn Store, run: &RunInfo) -> Result<Self, ApiError> {
+        Ok(Progress {
+            done: sweep_core::status::done_tallies(store, &run.manifest)?,
+            started: store
+                .list(&run.keys.started_prefix())?
+                .iter()
+                .filter_map(|k| sweep_core::layout::shard_of_started_key(k))
+                .collect(),
+        })
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 use sweep_cloud::api::{Handled, handle, handle_with_content_type, is_json_content_type};
 use sweep_cloud::contract::{DispatchRequest, ShardSet};
-use sweep_cloud::{Catalog, CloudConfig, Orchestrator, worker};
+use sweep_cloud::{Catalog, CatalogError, CloudConfig, Orchestrator, worker};
 use sweep_core::{MemoryStore, Store};
 
 fn call(orch: &Orchestrator<'_>, method: &str, path: &str, body: &str) -> Handled {
@@ -25,12 +25,19 @@ const SPEC: &str =
 struct RecordingCatalog {
     runs: Mutex<Vec<(String, String)>>,
     fail: bool,
+    missing: Option<String>,
 }
 
 impl Catalog for RecordingCatalog {
-    fn register_run(&self, experiment: &str, run_id: &str) -> Result<(), String> {
+    fn register_run(&self, experiment: &str, run_id: &str) -> Result<(), CatalogError> {
         if self.fail {
-            return Err("catalog unreachable".into());
+            return Err(CatalogError::Failed("catalog unreachable".into()));
+        }
+        if let Some(table) = &self.missing {
+            return Err(CatalogError::MissingTable {
+                table: table.clone(),
+                database: "sweep_magic".into(),
+            });
         }
         self.runs
             .lock()
@@ -122,6 +129,23 @@ fn rejected_submissions_write_nothing() {
     };
     let orch = Orchestrator::new(&store, &registry, CloudConfig::default()).with_catalog(&down);
     assert_eq!(call(&orch, "POST", "/runs", SPEC).status, 503);
+    assert!(store.list("").unwrap().is_empty());
+
+    // A table the deployment lacks: 500 (retrying cannot help), the table named, nothing
+    // written.
+    let misconfigured = RecordingCatalog {
+        missing: Some("failures_diag_sleep".into()),
+        ..RecordingCatalog::default()
+    };
+    let orch =
+        Orchestrator::new(&store, &registry, CloudConfig::default()).with_catalog(&misconfigured);
+    let answer = call(&orch, "POST", "/runs", SPEC);
+    assert_eq!(answer.status, 500);
+    let message = answer.body["message"].as_str().unwrap();
+    assert!(
+        message.contains("failures_diag_sleep") && message.contains("nothing was written"),
+        "{message}"
+    );
     assert!(store.list("").unwrap().is_empty());
 }
 

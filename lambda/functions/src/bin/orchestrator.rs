@@ -129,15 +129,84 @@ fn run_dispatch(state: &State, bytes: &[u8]) -> Value {
     json!({"dispatchers": plan.dispatchers.len(), "sent": report.sent, "failed": report.failed.len()})
 }
 
-/// A supervisor pass (the scheduled rule's tick): completes, drops and re-dispatches.
+/// Most on-failure queue messages one supervisor pass settles (the rest wait a minute).
+const FAILURE_MESSAGES_PER_PASS: usize = 200;
+/// How long a received message stays hidden from other readers (a pass settles it well
+/// within that; a deferred one comes back after it).
+const FAILURE_VISIBILITY_S: u32 = 120;
+
+/// Drains up to [`FAILURE_MESSAGES_PER_PASS`] records of the on-failure queue: each is settled
+/// (sent again once, or recorded as failed rows) and deleted, unless it must wait.
+fn drain_failures(state: &State, queue: &sweep_aws::SqsQueue) -> Value {
+    let orchestrator = state.orchestrator();
+    let (mut settled, mut kept, mut redispatched, mut recorded) = (0, 0, 0, 0);
+    while settled + kept < FAILURE_MESSAGES_PER_PASS {
+        let messages = match queue.receive(10, FAILURE_VISIBILITY_S) {
+            Ok(m) if m.is_empty() => break,
+            Ok(m) => m,
+            Err(e) => {
+                log("error", "on-failure queue not read", json!({"error": e}));
+                break;
+            }
+        };
+        for message in messages {
+            match orchestrator.settle_failed(message.body.as_bytes(), now_ms()) {
+                Ok(settlement) => {
+                    if let Some(dispatch) = &settlement.dispatch {
+                        state.send_dispatch(dispatch);
+                    }
+                    redispatched += settlement.redispatched.len();
+                    recorded += settlement.recorded_lost.len();
+                    log("info", "failed invocation settled", json!(settlement));
+                    if settlement.delete {
+                        match queue.delete(&message.receipt) {
+                            Ok(()) => settled += 1,
+                            Err(e) => {
+                                kept += 1;
+                                log(
+                                    "error",
+                                    "settled message not deleted (settled again, idempotently, when it returns)",
+                                    json!({"error": e}),
+                                );
+                            }
+                        }
+                    } else {
+                        kept += 1;
+                    }
+                }
+                Err(e) => {
+                    kept += 1;
+                    log(
+                        "error",
+                        "failed invocation not settled; kept for the next pass",
+                        json!({"error": e.message}),
+                    );
+                }
+            }
+        }
+    }
+    json!({"settled": settled, "kept": kept, "shards_redispatched": redispatched, "shards_recorded_failed": recorded})
+}
+
+/// A supervisor pass (the scheduled rule's tick): settles the on-failure queue, then
+/// completes, drops and re-dispatches.
 fn run_supervise(state: &State) -> Value {
+    let failures = state
+        .env
+        .failure_queue
+        .as_ref()
+        .map(|queue| drain_failures(state, queue));
     match state.orchestrator().supervise(now_ms()) {
         Ok(report) => {
             for request in &report.dispatches {
                 state.send_dispatch(request);
             }
-            log("info", "supervised", json!(report));
-            json!(report)
+            let mut answer = json!(report);
+            if let Some(failures) = failures {
+                answer["failed_invocations"] = failures;
+            }
+            log("info", "supervised", answer.clone());
+            answer
         }
         Err(e) => {
             log(
@@ -145,7 +214,7 @@ fn run_supervise(state: &State) -> Value {
                 "supervisor pass failed",
                 json!({"error": e.message}),
             );
-            json!({"error": e.message})
+            json!({"error": e.message, "failed_invocations": failures})
         }
     }
 }

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use sweep_aws::{AwsClient, Credentials, Endpoint, GlueCatalog, LambdaInvoker, RetryPolicy};
 use sweep_aws::{S3Store, invoke::invocation_path};
+use sweep_cloud::{Catalog, CatalogError};
 use sweep_core::Store;
 
 /// What the server does with one request.
@@ -233,12 +234,15 @@ fn lambda_throttling_and_5xx_are_retried_until_success() {
 
 #[test]
 fn glue_throttling_and_internal_errors_are_retried_until_success() {
-    let table = r#"{"Table":{"StorageDescriptor":{"Location":"s3://b/results/mc/"}}}"#;
+    let results = r#"{"Table":{"StorageDescriptor":{"Location":"s3://b/results/mc/"}}}"#;
+    let failures = r#"{"Table":{"StorageDescriptor":{"Location":"s3://b/failures/mc/"}}}"#;
     let server = FaultServer::start(vec![
         json_error(400, "ThrottlingException"),
-        ok(table.as_bytes()),
+        ok(results.as_bytes()),
+        ok(failures.as_bytes()),
         json_error(500, "InternalServiceException"),
         json_error(400, "OperationTimeoutException"),
+        ok(br#"{"Errors":[]}"#),
         ok(br#"{"Errors":[]}"#),
     ]);
     let glue = GlueCatalog::new(
@@ -246,7 +250,7 @@ fn glue_throttling_and_internal_errors_are_retried_until_success() {
         Some(server.endpoint.clone()),
         "db",
     );
-    glue.add_partition("results_mc", "r1").unwrap();
+    glue.register_run("mc", "r1").unwrap();
     let targets: Vec<String> = server
         .seen()
         .iter()
@@ -257,15 +261,49 @@ fn glue_throttling_and_internal_errors_are_retried_until_success() {
         [
             "AWSGlue.GetTable",
             "AWSGlue.GetTable",
+            "AWSGlue.GetTable",
+            "AWSGlue.BatchCreatePartition",
             "AWSGlue.BatchCreatePartition",
             "AWSGlue.BatchCreatePartition",
             "AWSGlue.BatchCreatePartition",
         ]
     );
-    let last: serde_json::Value = serde_json::from_slice(&server.seen()[4].body).unwrap();
+    let partition = |i: usize| -> serde_json::Value {
+        let body: serde_json::Value = serde_json::from_slice(&server.seen()[i].body).unwrap();
+        body["PartitionInputList"][0]["StorageDescriptor"]["Location"].clone()
+    };
+    assert_eq!(partition(5), "s3://b/results/mc/run_id=r1/");
+    assert_eq!(partition(6), "s3://b/failures/mc/run_id=r1/");
+}
+
+#[test]
+fn a_missing_glue_table_registers_nothing_and_is_not_retried() {
+    // The results table exists, the failures table does not: no partition is added to
+    // either, the error names the table, and nothing is retried.
+    let results = r#"{"Table":{"StorageDescriptor":{"Location":"s3://b/results/mc/"}}}"#;
+    let server = FaultServer::start(vec![
+        ok(results.as_bytes()),
+        json_error(400, "EntityNotFoundException"),
+        ok(br#"{"Errors":[]}"#),
+    ]);
+    let glue = GlueCatalog::new(
+        client(Duration::from_secs(5)),
+        Some(server.endpoint.clone()),
+        "db",
+    );
+    let error = glue.register_run("mc", "r1").unwrap_err();
     assert_eq!(
-        last["PartitionInputList"][0]["StorageDescriptor"]["Location"],
-        "s3://b/results/mc/run_id=r1/"
+        error,
+        CatalogError::MissingTable {
+            table: "failures_mc".into(),
+            database: "db".into()
+        }
+    );
+    assert!(error.to_string().contains("terraform apply"), "{error}");
+    assert_eq!(
+        server.seen().len(),
+        2,
+        "two GetTable calls, no BatchCreatePartition"
     );
 }
 
@@ -336,8 +374,11 @@ fn answers_that_are_not_retryable_return_at_once() {
         Some(server.endpoint.clone()),
         "db",
     );
-    let error = glue.add_partition("results_x", "r1").unwrap_err();
-    assert!(error.contains("EntityNotFoundException"), "{error}");
+    let error = glue.register_run("x", "r1").unwrap_err();
+    assert!(
+        matches!(error, CatalogError::MissingTable { .. }),
+        "{error}"
+    );
     assert_eq!(server.seen().len(), 1);
 
     // A URL that cannot be signed is not sent at all.
