@@ -25,7 +25,7 @@ from .estimate import CloudAssumptions, Estimate, LocalAssumptions, RayAssumptio
 from .experiments import Experiment, MetricInfo, ParamInfo, experiments, get_experiment
 from .kernels import experiment, param
 from .query import query
-from .run import Run, RunStatus, open_run, resume, run, runs
+from .run import Run, RunStatus, open_run, resume, retry_failed, run, runs
 from .rust_kernels import KernelBuildError, load_kernel
 from .spec import Spec
 
@@ -67,6 +67,7 @@ __all__ = [
     "param",
     "query",
     "resume",
+    "retry_failed",
     "run",
     "runs",
 ]

@@ -6,6 +6,8 @@ from typing import Any, final
 from sweep_magic._types import (
     ExperimentEntry,
     Manifest,
+    RetryBegun,
+    RetryRecord,
     RunEntry,
     RunReport,
     RunStatusDict,
@@ -23,6 +25,7 @@ __all__ = [
     "cloud_shard_target",
     "create_run",
     "experiments",
+    "failure_reason",
     "kernel_library",
     "layout_templates",
     "list_runs",
@@ -35,9 +38,12 @@ __all__ = [
     "preview_points",
     "register_python_experiment",
     "request_cancel",
+    "retry_begin",
+    "retry_finish",
     "run_id_of_partition",
     "run_keys",
     "run_local",
+    "run_retries",
     "run_state",
     "run_status",
     "spec_schema_json",
@@ -54,8 +60,13 @@ def kernel_library(name: str) -> tuple[str, str] | None: ...
 def cloud_defaults() -> dict[str, int]: ...
 def api_routes() -> list[tuple[str, str]]: ...
 def run_state(
-    shards_total: int, shards_done: int, cancel_requested: bool, execution: str
+    shards_total: int,
+    shards_done: int,
+    cancel_requested: bool,
+    execution: str,
+    failed: bool = False,
 ) -> str: ...
+def failure_reason(root: str, run_id: str) -> str | None: ...
 def layout_templates() -> dict[str, str]: ...
 def run_keys(run_id: str, experiment: str, shards: int) -> dict[str, str]: ...
 def manifest_key(run_id: str) -> str: ...
@@ -97,7 +108,13 @@ def run_local(
     threads: int,
     control: RunControl,
     shards: list[int] | None = None,
+    retry_kinds: list[str] | None = None,
 ) -> RunReport: ...
+def retry_begin(root: str, run_id: str, error_kinds: list[str]) -> RetryBegun: ...
+def retry_finish(
+    root: str, run_id: str, attempt: int, rows_retried: int, rows_recovered: int
+) -> RetryRecord: ...
+def run_retries(root: str, run_id: str) -> list[RetryRecord]: ...
 
 @final
 class RunControl:

@@ -81,6 +81,10 @@ class RunStatusDict(TypedDict):
     rows_failed: int
     compute_ms: int
     cancel_requested: bool
+    #: Whether the run's failure threshold stopped it.
+    failed: bool
+    #: When a complete run completed (ms since the epoch), once its summary is written.
+    finished_ms: NotRequired[int]
 
 
 class RunEntry(TypedDict):
@@ -99,6 +103,28 @@ class RunReport(TypedDict):
     rows_failed: int
     computed: list[int]
     skipped: list[int]
+
+
+class RetryRecord(TypedDict):
+    """One retry of a run's failed rows (``runs/<id>/retries/<attempt>.json``)."""
+
+    attempt: int
+    #: The error kinds retried (empty: every failed row).
+    error_kinds: list[str]
+    #: Shards with failed rows when the retry began.
+    shards: int
+    started_at: str
+    #: Absent (None) while the retry runs, or if it was interrupted.
+    finished_at: str | None
+    rows_retried: int | None
+    rows_recovered: int | None
+
+
+class RetryBegun(TypedDict):
+    """A retry just recorded, and the shards it covers."""
+
+    record: RetryRecord
+    shards: list[int]
 
 
 class SpecCheck(TypedDict):

@@ -15,6 +15,7 @@ __all__ = [
     "CorruptRunError",
     "QueryError",
     "RunCancelledError",
+    "RunFailedError",
     "RunNotFoundError",
     "SpecError",
     "StorageError",
@@ -65,6 +66,14 @@ class RunCancelledError(SweepError):
 
     kind = "cancelled"
     exit_code = 130
+
+
+class RunFailedError(SweepError):
+    """The run's failure threshold (``max_failures`` / ``max_failure_rate``) stopped it.
+    Finished shards are kept; retry the failed rows, then resume."""
+
+    kind = "failed"
+    exit_code = 1
 
 
 class CorruptRunError(SweepError):

@@ -5,6 +5,7 @@ engine's layout keys, so a folder on this machine and an S3 prefix are read by o
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from . import _native
 from ._types import Manifest, Plan
 from .backends.base import Execution
-from .errors import RunCancelledError
+from .errors import RunCancelledError, RunFailedError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,7 +33,8 @@ class RunStatus:
     """Where a run stands, from its shard markers (and its live execution, if any)."""
 
     run_id: str
-    #: ``running``, ``complete``, ``cancelled`` or ``incomplete`` (stopped, resumable).
+    #: ``running``, ``complete``, ``cancelled``, ``incomplete`` (stopped, resumable) or
+    #: ``failed`` (stopped by the spec's failure threshold; ``reason`` says why).
     state: str
     shards_total: int
     shards_done: int
@@ -44,6 +46,8 @@ class RunStatus:
     elapsed_s: float
     #: Estimated seconds to completion from this execution's rate so far (None if unknown).
     eta_s: float | None
+    #: Why the failure threshold stopped the run (``state == "failed"``), else None.
+    reason: str | None = None
 
     @property
     def fraction_done(self) -> float:
@@ -75,7 +79,10 @@ class Run:
         self._base = base if base is not None else str(root)
         self._execution = execution
         self._started = time.monotonic()
+        self._ended: float | None = None
         self._already_done = 0
+        #: A retry of failed rows: its wait does not raise for the run's failure threshold.
+        self._is_retry = False
 
     @property
     def run_id(self) -> str:
@@ -145,7 +152,9 @@ class Run:
         """
         if self._execution is None:
             return self
-        bar = self._progress_bar() if progress else None
+        # A run already finished when the wait starts gets a bar without a rate (shards "done"
+        # in the instant between creating the bar and updating it are no speed).
+        bar = self._progress_bar(finished=self._execution.done()) if progress else None
         try:
             deadline = None if timeout is None else time.monotonic() + timeout
             step = 0.2 if bar is not None else timeout
@@ -162,6 +171,15 @@ class Run:
             if bar is not None:
                 bar.update(self._shards_done_live() - bar.n)
                 bar.close()
+        if self._execution.done() and not self._is_retry:
+            # Stopped by the failure threshold (here, or by another process of the run).
+            reason = _native.failure_reason(str(self.root), self.run_id)
+            if reason is not None:
+                raise RunFailedError(
+                    f"run {self.run_id} failed: {reason}; finished shards are kept under "
+                    f"{self.root}. Retry the failed rows (sm.retry_failed({self.run_id!r})), "
+                    f"then sm.resume({self.run_id!r}) to finish it"
+                )
         if self._execution.done() and self._execution.cancelled:
             raise RunCancelledError(
                 f"run {self.run_id} was cancelled; finished shards are kept under {self.root}; "
@@ -173,21 +191,29 @@ class Run:
         assert self._execution is not None  # noqa: S101 - narrows the type for mypy
         return self._already_done + self._execution.progress().shards_done
 
-    def _progress_bar(self) -> Any:
+    def _progress_bar(self, *, finished: bool = False) -> Any:
         from tqdm.auto import tqdm
 
+        extra: dict[str, Any] = {}
+        if finished:
+            extra["bar_format"] = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} shards"
         return tqdm(
             total=self.plan["shards"],
             initial=self._already_done,
             desc=f"{self.experiment} {self.run_id}",
             unit="shard",
+            **extra,
         )
 
     def cancel(self) -> None:
         """Stops the run before its next row, here and in any other process running it.
 
-        Finished shards are kept; ``sm.resume(run_id)`` computes the rest.
+        Finished shards are kept; ``sm.resume(run_id)`` computes the rest. A run that is
+        already complete is left as it is (no cancel marker is written).
         """
+        raw = _native.run_status(str(self.root), self.run_id)
+        if raw["shards_done"] >= raw["shards_total"]:
+            return
         _native.request_cancel(str(self.root), self.run_id)
         if self._execution is not None:
             self._execution.cancel()
@@ -207,12 +233,18 @@ class Run:
         else:
             known = "cancelled" if execution.cancelled else "ended"
         state = _native.run_state(
-            raw["shards_total"], raw["shards_done"], raw["cancel_requested"], known
+            raw["shards_total"], raw["shards_done"], raw["cancel_requested"], known, raw["failed"]
         )
+        created = datetime.fromisoformat(self.manifest["created_at"].replace("Z", "+00:00"))
         if execution is not None:
-            elapsed = time.monotonic() - self._started
+            # This handle timed its own execution: the clock stops when the execution ends.
+            if not running and self._ended is None:
+                self._ended = time.monotonic()
+            elapsed = (self._ended or time.monotonic()) - self._started
+        elif "finished_ms" in raw:
+            # A finished run reports its own duration: creation to completion.
+            elapsed = raw["finished_ms"] / 1000 - created.timestamp()
         else:
-            created = datetime.fromisoformat(self.manifest["created_at"].replace("Z", "+00:00"))
             elapsed = (datetime.now(UTC) - created).total_seconds()
         done_here = raw["shards_done"] - self._already_done
         eta = None
@@ -229,8 +261,9 @@ class Run:
             rows_total=raw["rows_total"],
             rows_ok=raw["rows_ok"],
             rows_failed=raw["rows_failed"],
-            elapsed_s=round(elapsed, 3),
+            elapsed_s=round(max(elapsed, 0.0), 3),
             eta_s=None if eta is None else round(eta, 3),
+            reason=_native.failure_reason(str(self.root), self.run_id) if raw["failed"] else None,
         )
 
     def _read(self, table: str) -> pa.Table:
@@ -269,6 +302,35 @@ class Run:
         self.wait()
         frame: pd.DataFrame = self._read("failures").to_pandas()
         return frame
+
+    def retry_failed(
+        self,
+        error_kind: str | Sequence[str] | None = None,
+        *,
+        backend: str | None = None,
+        threads: int | None = None,
+        address: str | None = None,
+    ) -> Run:
+        """Computes this run's failed rows again (all, or those of ``error_kind``) into the
+        same run; see :func:`sweep_magic.retry_failed`. Returns the handle of the retry."""
+        from .run import retry_failed
+
+        # A stopped run's failed rows can be retried all the same.
+        with contextlib.suppress(RunFailedError, RunCancelledError):
+            self.wait()
+        return retry_failed(
+            self.run_id,
+            error_kind,
+            root=self.root,
+            backend=backend,
+            threads=threads,
+            address=address,
+        )
+
+    def retries(self) -> list[dict[str, Any]]:
+        """Every retry of this run's failed rows, oldest first: attempt, error kinds,
+        start and end, rows retried and recovered."""
+        return [dict(r) for r in _native.run_retries(str(self.root), self.run_id)]
 
     def _axes(self) -> tuple[list[str], list[str]]:
         """Parameters that vary in this run, and every metric."""

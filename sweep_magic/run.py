@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _native
 from .backends import BackendOptions, get_backend
 from .config import load_config
+from .errors import BackendError
 from .handle import Run, RunStatus
 from .rust_kernels import load_env_kernels
 from .spec import Spec
@@ -19,7 +20,7 @@ from .spec import Spec
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Run", "RunStatus", "open_run", "resume", "run", "runs"]
+__all__ = ["Run", "RunStatus", "open_run", "resume", "retry_failed", "run", "runs"]
 
 
 def _as_spec(spec: Spec | Mapping[str, Any] | str | os.PathLike[str]) -> Spec:
@@ -69,6 +70,37 @@ def resume(
     return chosen.resume(run_id, root)
 
 
+def retry_failed(
+    run_id: str,
+    error_kind: str | Sequence[str] | None = None,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    backend: str | None = None,
+    threads: int | None = None,
+    address: str | None = None,
+) -> Run:
+    """Computes again the failed rows of run ``run_id`` — all of them, or those whose
+    ``error_kind`` is given (one kind or several) — into the same run, on any folder backend,
+    and returns the run's handle (``.wait()`` blocks). A row that now succeeds moves from
+    failures to results; one that fails again stays in failures with its new error; every
+    (point, replicate) stays exactly once in one of the two. Seeds are unchanged, so a
+    failure that depends only on the row (a kernel error for those parameters) fails again:
+    retrying serves transient causes (timeouts, memory, a throttled dependency). Each retry
+    is recorded (``run.retries()``)."""
+    load_env_kernels()  # a run of a Rust kernel needs its library registered to compute
+    config = load_config()
+    kinds = [error_kind] if isinstance(error_kind, str) else list(error_kind or [])
+    chosen = get_backend(backend or config.backend, BackendOptions(threads, address))
+    retry = getattr(chosen, "retry", None)
+    if retry is None:
+        raise BackendError(
+            f"the {chosen.name} backend cannot retry failed rows yet; retry the run's rows "
+            "on `local` or `ray` with its result folder"
+        )
+    handle: Run = retry(run_id, root, kinds)
+    return handle
+
+
 _RUNS_COLUMNS = [
     "run_id",
     "experiment",
@@ -99,7 +131,7 @@ def runs_table(root: Path, *, with_spec: bool = False) -> pd.DataFrame:
     for entry in _native.list_runs(str(root)):
         m, st = entry["manifest"], entry["status"]
         state = _native.run_state(
-            st["shards_total"], st["shards_done"], st["cancel_requested"], "unknown"
+            st["shards_total"], st["shards_done"], st["cancel_requested"], "unknown", st["failed"]
         )
         row = {
             "run_id": m["run_id"],

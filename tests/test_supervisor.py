@@ -6,6 +6,7 @@ pass writes the run's summary and stops watching it."""
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.request
 from pathlib import Path
@@ -211,3 +212,45 @@ def test_a_missing_catalog_table_is_a_clear_error_with_nothing_registered(
         create_glue_tables(emulation.cloud, only=experiment)
     run_id = client.request("POST", "/runs", json.dumps(spec).encode())["run_id"]
     assert run_id
+
+
+def test_failed_rows_are_retried_in_the_cloud_and_a_threshold_stops_a_run(
+    emulation: Emulation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`retry_failed` on the cloud backend sends each shard with failed rows to a worker
+    again (a deterministic failure fails again the same way, nothing moves, the attempt is
+    recorded); a spec's `max_failures` stops a cloud run as `failed`, with the reason."""
+    emulation.clear()
+    for key, value in emulation.cloud.client_env().items():
+        monkeypatch.setenv(key, value)
+    spec = {
+        "experiment": "diag_fail",
+        "shard_size": 2,
+        "replicates": 2,
+        "params": {"fail_rate": [0.5, 0.5, 0.5, 0.5, 0.5, 0.5]},
+    }
+    run = sm.run(spec, backend="cloud").wait(timeout=120)
+    before = run.failures().sort_values(["point", "replicate"]).reset_index(drop=True)
+    assert 0 < len(before) < 12
+    retried = sm.retry_failed(run.run_id, backend="cloud").wait(timeout=120)
+    after = retried.failures().sort_values(["point", "replicate"]).reset_index(drop=True)
+    columns = ["point", "replicate", "seed", "error_kind", "message"]
+    pd.testing.assert_frame_equal(after[columns], before[columns])
+    assert retried.status().rows_ok + len(after) == 12
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=os.environ["AWS_ENDPOINT_URL_S3"],
+        region_name=os.environ["AWS_REGION"],
+    )
+    record = json.loads(
+        s3.get_object(Bucket=BUCKET, Key=f"runs/{run.run_id}/retries/0001.json")["Body"].read()
+    )
+    assert (record["attempt"], record["error_kinds"]) == (1, [])
+
+    stopped = sm.run({**spec, "max_failures": 0}, backend="cloud")
+    deadline = time.monotonic() + 120
+    while (status := stopped.status()).state != "failed":
+        assert time.monotonic() < deadline, status
+        time.sleep(0.5)
+    assert status.reason is not None
+    assert "more than max_failures = 0" in status.reason

@@ -4,7 +4,7 @@
 
 resource "aws_apigatewayv2_api" "sweep" {
   name          = "${var.name}-api"
-  description   = "sweep_magic cloud API (lambda/openapi.json): submit, status, resume and cancel runs; list experiments."
+  description   = "sweep_magic cloud API (lambda/openapi.json): submit, status, resume, cancel and retry runs; list experiments."
   protocol_type = "HTTP"
 }
 

@@ -74,6 +74,7 @@ locals {
     "GET /runs/{run_id}",
     "POST /runs/{run_id}/resume",
     "POST /runs/{run_id}/cancel",
+    "POST /runs/{run_id}/retry",
     "GET /experiments",
   ])
 }

@@ -19,6 +19,7 @@ import os
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -195,6 +196,8 @@ class CloudRun(Run):
         self.client = client
         self.s3_root = s3_root
         self._last: dict[str, Any] | None = None
+        #: A retry of failed rows being watched: (attempt, shards it covers).
+        self._retry: tuple[int, int] | None = None
 
     def _poll(self) -> dict[str, Any]:
         answer: dict[str, Any] = self.client.request("GET", f"/runs/{self.run_id}")
@@ -215,6 +218,9 @@ class CloudRun(Run):
         ``sm.open_run(run_id, cloud=True)`` reattaches to it.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        if self._retry is not None:
+            self._wait_retry(deadline)
+            return self
         bar = self._progress_bar() if progress else None
         try:
             while True:
@@ -235,19 +241,52 @@ class CloudRun(Run):
             if bar is not None:
                 bar.close()
 
+    def _wait_retry(self, deadline: float | None) -> None:
+        """Waits until every shard of the watched retry has been handled by a worker (each
+        leaves ``runs/<id>/retries/<attempt>/<shard>``)."""
+        import pyarrow.fs as pafs
+
+        assert self._retry is not None  # noqa: S101 - narrows the type for mypy
+        attempt, shards = self._retry
+        keys = _native.run_keys(self.run_id, self.experiment, int(self.plan["shards"]))
+        prefix = keys["run"] + f"retries/{attempt:04}/"
+        selector = pafs.FileSelector(self.s3_root.path(prefix), allow_not_found=True)
+        assert self._fs is not None  # noqa: S101 - a cloud handle always has its filesystem
+        while len(self._fs.get_file_info(selector)) < shards:
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            time.sleep(self.poll_s)
+
+    def retry_failed(
+        self,
+        error_kind: str | Sequence[str] | None = None,
+        *,
+        backend: str | None = None,
+        threads: int | None = None,
+        address: str | None = None,
+    ) -> CloudRun:
+        """Computes this run's failed rows again in the cloud (all, or those of
+        ``error_kind``); ``wait()`` on the handle returned waits for the retry."""
+        kinds = [error_kind] if isinstance(error_kind, str) else list(error_kind or [])
+        return retry_cloud(self.run_id, kinds)
+
     def cancel(self) -> None:
         """Asks the orchestrator to stop the run: no worker starts a new shard afterwards."""
         self._last = self.client.request("POST", f"/runs/{self.run_id}/cancel")
 
     def status(self) -> RunStatus:
         raw = self._poll()
+        failed = bool(raw.get("failed", False))
         state = _native.run_state(
-            raw["shards_total"], raw["shards_done"], raw["cancel_requested"], "fleet"
+            raw["shards_total"], raw["shards_done"], raw["cancel_requested"], "fleet", failed
         )
         from datetime import UTC, datetime
 
         created = datetime.fromisoformat(self.manifest["created_at"].replace("Z", "+00:00"))
-        elapsed = (datetime.now(UTC) - created).total_seconds()
+        if "finished_ms" in raw:
+            elapsed = max(0.0, raw["finished_ms"] / 1000 - created.timestamp())
+        else:
+            elapsed = (datetime.now(UTC) - created).total_seconds()
         eta = None
         if state == "complete":
             eta = 0.0
@@ -264,6 +303,7 @@ class CloudRun(Run):
             rows_failed=raw["rows_failed"],
             elapsed_s=round(elapsed, 3),
             eta_s=None if eta is None else round(eta, 3),
+            reason=raw.get("failure_reason"),
         )
 
     def __repr__(self) -> str:
@@ -337,6 +377,16 @@ def resume_cloud(run_id: str, config: Config | None = None) -> CloudRun:
     return CloudRun(client, root, _read_manifest(root, run_id, fs), fs)
 
 
+def retry_cloud(run_id: str, error_kinds: list[str], config: Config | None = None) -> CloudRun:
+    """Sends run ``run_id``'s failed rows of ``error_kinds`` (empty: all) to workers again."""
+    client, root, fs = _context(config)
+    body = json.dumps({"error_kinds": list(error_kinds)}).encode()
+    answer = client.request("POST", f"/runs/{run_id}/retry", body)
+    handle = CloudRun(client, root, _read_manifest(root, run_id, fs), fs)
+    handle._retry = (int(answer["attempt"]), int(answer["shards"]))
+    return handle
+
+
 class CloudBackend:
     """The ``cloud`` backend: runs live in the cloud and outlive this process."""
 
@@ -356,3 +406,8 @@ class CloudBackend:
 
     def resume(self, run_id: str, root: str | os.PathLike[str] | None) -> CloudRun:
         return resume_cloud(run_id)
+
+    def retry(
+        self, run_id: str, root: str | os.PathLike[str] | None, error_kinds: list[str]
+    ) -> CloudRun:
+        return retry_cloud(run_id, error_kinds)

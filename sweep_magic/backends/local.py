@@ -8,6 +8,7 @@ which cancels the run before its next point.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import sys
 import threading
 import time
@@ -51,7 +52,14 @@ atexit.register(_stop_at_exit)
 class LocalExecution:
     """Shards computing on a background thread."""
 
-    def __init__(self, root: Path, run_id: str, threads: int, shards: list[int] | None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        run_id: str,
+        threads: int,
+        shards: list[int] | None,
+        retry_kinds: list[str] | None = None,
+    ) -> None:
         self._control = _native.RunControl()
         self._error: BaseException | None = None
         # Completion is an Event rather than Thread.is_alive(): on CPython 3.11 a join()
@@ -59,18 +67,28 @@ class LocalExecution:
         self._finished = threading.Event()
         self.report: RunReport | None = None
         self.run_id = run_id
+        self._root = str(root)
         self._thread = threading.Thread(
             target=self._main,
-            args=(str(root), run_id, threads, shards),
+            args=(str(root), run_id, threads, shards, retry_kinds),
             name=f"sweep-{run_id}",
             daemon=True,
         )
         self._thread.start()
         _ACTIVE.add(self)
 
-    def _main(self, root: str, run_id: str, threads: int, shards: list[int] | None) -> None:
+    def _main(
+        self,
+        root: str,
+        run_id: str,
+        threads: int,
+        shards: list[int] | None,
+        retry_kinds: list[str] | None,
+    ) -> None:
         try:
-            self.report = _native.run_local(root, run_id, threads, self._control, shards)
+            self.report = _native.run_local(
+                root, run_id, threads, self._control, shards, retry_kinds
+            )
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
             self._error = exc
         finally:
@@ -91,6 +109,12 @@ class LocalExecution:
         return True
 
     def cancel(self) -> None:
+        # The cancel marker, as every backend writes it: the run then reads `cancelled` in
+        # every view (this handle, `sweep runs`, another process), not only here.
+        # A marker that cannot be written does not keep the in-process stop below from
+        # happening.
+        with contextlib.suppress(Exception):
+            _native.request_cancel(self._root, self.run_id)
         self._control.cancel()
 
     @property
@@ -114,5 +138,11 @@ class LocalBackend(FolderBackend):
     def __init__(self, threads: int | None = None) -> None:
         self.threads = load_config().resolve_threads(threads)
 
-    def submit(self, root: Path, run_id: str, shards: list[int] | None) -> LocalExecution:
-        return LocalExecution(root, run_id, self.threads, shards)
+    def submit(
+        self,
+        root: Path,
+        run_id: str,
+        shards: list[int] | None,
+        retry_kinds: list[str] | None = None,
+    ) -> LocalExecution:
+        return LocalExecution(root, run_id, self.threads, shards, retry_kinds)

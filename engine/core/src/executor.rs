@@ -35,6 +35,41 @@ pub struct ExecOptions<'a> {
     pub skip_done: bool,
     /// Called before each shard is computed.
     pub before_shard: Option<BeforeShard<'a>>,
+    /// Instead of computing shards, retry the failed rows this selects of finished shards
+    /// ([`Run::retry_shard`]).
+    pub retry: Option<&'a RetryFilter>,
+    /// Whether this execution enforces the spec's failure threshold (reading the run's
+    /// status once at its start). The cloud's workers leave it to the orchestrator's status
+    /// and supervisor, which read the status anyway.
+    pub check_failures: bool,
+}
+
+/// Which failed rows a retry computes again: those whose `error_kind` is listed (every
+/// failed row when the list is empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct RetryFilter {
+    /// The error kinds to retry; empty = all.
+    pub error_kinds: Vec<String>,
+    /// The retry's number (its record): each shard it has handled gets
+    /// `runs/<id>/retries/<attempt>/<shard>`, so a watcher counts its progress. 0: none.
+    #[serde(default)]
+    pub attempt: u32,
+}
+
+impl RetryFilter {
+    /// Whether a failed row of `error_kind` is retried.
+    pub fn selects(&self, error_kind: &str) -> bool {
+        self.error_kinds.is_empty() || self.error_kinds.iter().any(|k| k == error_kind)
+    }
+}
+
+/// What a retry did to failed rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct RetryCounts {
+    /// Failed rows computed again.
+    pub retried: u64,
+    /// Of those, rows that succeeded and moved to results.
+    pub recovered: u64,
 }
 
 impl Default for ExecOptions<'_> {
@@ -43,6 +78,8 @@ impl Default for ExecOptions<'_> {
             threads: 1,
             skip_done: false,
             before_shard: None,
+            retry: None,
+            check_failures: true,
         }
     }
 }
@@ -96,6 +133,32 @@ impl Run {
                 ),
             )));
         }
+        // The failure threshold: failed rows so far (other executions included) plus this
+        // execution's, checked after each shard. Retries only lower the count: not checked.
+        let limit = self.spec.failure_limit;
+        let checks_limit = limit.is_set() && options.retry.is_none() && options.check_failures;
+        let failed_before = if checks_limit {
+            let before = self.status(store)?.rows_failed;
+            if let Some(reason) = limit.exceeded(before, self.plan().rows) {
+                self.fail(store, &reason)?;
+                control.cancel();
+            }
+            before
+        } else {
+            0
+        };
+        let over_limit = || {
+            if !checks_limit {
+                return Ok(());
+            }
+            if let Some(reason) =
+                limit.exceeded(failed_before + control.rows_failed(), self.plan().rows)
+            {
+                self.fail(store, &reason)?;
+                control.cancel();
+            }
+            Ok::<(), SweepError>(())
+        };
         let next = AtomicU64::new(0);
         let first_error: Mutex<Option<SweepError>> = Mutex::new(None);
         let computed: Mutex<Vec<u64>> = Mutex::new(Vec::new());
@@ -106,6 +169,15 @@ impl Run {
             first_error.lock().expect("not poisoned").get_or_insert(e);
         };
         let one = |shard: u64| -> Result<()> {
+            if let Some(retry) = options.retry {
+                if self.retry_shard(store, shard, retry, control)?.is_some() {
+                    computed.lock().expect("not poisoned").push(shard);
+                }
+                if retry.attempt > 0 && !control.is_cancelled() {
+                    store.put(&self.keys.retried(retry.attempt, shard), b"")?;
+                }
+                return Ok(());
+            }
             if options.skip_done && store.exists(&self.keys.marker(shard))? {
                 skipped.lock().expect("not poisoned").push(shard);
                 return Ok(());
@@ -115,6 +187,7 @@ impl Run {
             }
             if self.execute_shard(store, shard, control)?.is_some() {
                 computed.lock().expect("not poisoned").push(shard);
+                over_limit()?;
             }
             Ok(())
         };
@@ -133,7 +206,7 @@ impl Run {
                         let Some(&shard) = shards.get(i) else { return };
                         // A cancel request may come from another process (`sweep cancel`,
                         // the API): look for it before starting each shard.
-                        match store.exists(&self.keys.cancel()) {
+                        match self.stop_requested(store, options) {
                             Ok(true) => {
                                 control.cancel();
                                 return;
@@ -155,6 +228,9 @@ impl Run {
             return Err(e);
         }
         let computed = computed.into_inner().expect("not poisoned");
+        if !computed.is_empty() && !control.is_cancelled() {
+            self.write_summary_if_complete(store)?;
+        }
         Ok(RunReport {
             cancelled: control.is_cancelled(),
             shards_done: computed.len() as u64,
@@ -162,6 +238,19 @@ impl Run {
             rows_failed: control.rows_failed(),
             computed,
             skipped: skipped.into_inner().expect("not poisoned"),
+        })
+    }
+
+    /// Whether the run has a stop request this execution must obey: any for a computation;
+    /// for a retry only a cancel (the failure threshold's stop request is what retries
+    /// are for).
+    fn stop_requested(&self, store: &dyn Store, options: &ExecOptions<'_>) -> Result<bool> {
+        if options.retry.is_none() {
+            return store.exists(&self.keys.cancel());
+        }
+        Ok(match store.get(&self.keys.cancel())? {
+            Some(body) => crate::status::failure_reason(&body).is_none(),
+            None => false,
         })
     }
 
@@ -187,36 +276,11 @@ impl Run {
                 if control.is_cancelled() {
                     return Ok(None);
                 }
-                let seed = point_seed(self.spec.seed, point, replicate as u32);
-                let t0 = Instant::now();
-                let outcome = catch_unwind(AssertUnwindSafe(|| exp.run(&params, seed)));
-                let duration = Value::Int(t0.elapsed().as_micros() as i64);
-                let error = match outcome {
-                    Ok(Ok(values)) => match check_metrics(&values, metrics) {
-                        None => {
-                            row.clear();
-                            row.extend([Value::Int(point as i64), Value::Int(replicate as i64)]);
-                            row.extend(params.iter().cloned());
-                            row.extend(values);
-                            row.extend([Value::Int(seed as i64), duration]);
-                            ok.push_row(&row)?;
-                            continue;
-                        }
-                        Some((kind, message)) => (kind.to_string(), message),
-                    },
-                    Ok(Err(e)) => (e.kind, e.message),
-                    Err(panic) => ("panic".to_string(), panic_message(panic.as_ref())),
-                };
-                row.clear();
-                row.extend([Value::Int(point as i64), Value::Int(replicate as i64)]);
-                row.extend(params.iter().cloned());
-                row.extend([
-                    Value::Int(seed as i64),
-                    Value::Str(error.0.into()),
-                    Value::Str(error.1.into()),
-                    Value::Int(t0.elapsed().as_micros() as i64),
-                ]);
-                failed.push_row(&row)?;
+                if self.compute_row(point, replicate, &params, metrics, &mut row) {
+                    ok.push_row(&row)?;
+                } else {
+                    failed.push_row(&row)?;
+                }
             }
         }
         let marker = ShardMarker {
@@ -243,6 +307,174 @@ impl Run {
         store.put(&self.keys.marker(shard), &bytes)?;
         control.record(&marker);
         Ok(Some(marker))
+    }
+
+    /// Runs the kernel for one (point, replicate) and leaves its row in `row`: a results row
+    /// (returns true) or a failures row (returns false). The seed is a function of the spec,
+    /// the point and the replicate only.
+    fn compute_row(
+        &self,
+        point: u64,
+        replicate: u64,
+        params: &[Value],
+        metrics: &[MetricDecl],
+        row: &mut Vec<Value>,
+    ) -> bool {
+        let exp = self.spec.experiment.as_ref();
+        let seed = point_seed(self.spec.seed, point, replicate as u32);
+        let t0 = Instant::now();
+        let outcome = catch_unwind(AssertUnwindSafe(|| exp.run(params, seed)));
+        let duration = Value::Int(t0.elapsed().as_micros() as i64);
+        let error = match outcome {
+            Ok(Ok(values)) => match check_metrics(&values, metrics) {
+                None => {
+                    row.clear();
+                    row.extend([Value::Int(point as i64), Value::Int(replicate as i64)]);
+                    row.extend(params.iter().cloned());
+                    row.extend(values);
+                    row.extend([Value::Int(seed as i64), duration]);
+                    return true;
+                }
+                Some((kind, message)) => (kind.to_string(), message),
+            },
+            Ok(Err(e)) => (e.kind, e.message),
+            Err(panic) => ("panic".to_string(), panic_message(panic.as_ref())),
+        };
+        row.clear();
+        row.extend([Value::Int(point as i64), Value::Int(replicate as i64)]);
+        row.extend(params.iter().cloned());
+        row.extend([
+            Value::Int(seed as i64),
+            Value::Str(error.0.into()),
+            Value::Str(error.1.into()),
+            Value::Int(t0.elapsed().as_micros() as i64),
+        ]);
+        false
+    }
+
+    /// Computes again the failed rows of finished shard `shard` whose `error_kind` `retry`
+    /// selects, with their own seeds (a deterministic failure fails again). A row that now
+    /// succeeds moves from the shard's failures file to its results file; one that fails
+    /// again stays in failures with its new error. Then the done tally and the marker are
+    /// rewritten with the new counts.
+    ///
+    /// Exactly once, also when interrupted: results are written before failures, and a failed
+    /// row already present in results (moved by a retry interrupted between the two writes)
+    /// is dropped from failures without being computed again. Returns `Ok(None)` (nothing
+    /// written) if the shard is not finished, has nothing to retry, or `control` was
+    /// cancelled part-way; else the rewritten marker and the rows retried.
+    pub fn retry_shard(
+        &self,
+        store: &dyn Store,
+        shard: u64,
+        retry: &RetryFilter,
+        control: &RunControl,
+    ) -> Result<Option<(ShardMarker, RetryCounts)>> {
+        let Some(marker_bytes) = store.get(&self.keys.marker(shard))? else {
+            return Ok(None);
+        };
+        let old: ShardMarker = serde_json::from_slice(&marker_bytes)
+            .map_err(|e| SweepError::Corrupt(format!("{}: {e}", self.keys.marker(shard))))?;
+        let Some(failures_bytes) = store.get(&self.keys.failures(shard))? else {
+            return Ok(None);
+        };
+        let started = Instant::now();
+        let failures = crate::table::read_rows(&failures_bytes)?;
+        let mut results = match store.get(&self.keys.results(shard))? {
+            Some(bytes) => crate::table::read_rows(&bytes)?,
+            None => Vec::new(),
+        };
+        let key = |row: &[Value]| match (row.first(), row.get(1)) {
+            (Some(Value::Int(p)), Some(Value::Int(r))) => Ok((*p, *r)),
+            _ => Err(SweepError::Corrupt(format!(
+                "{}: a row without point and replicate",
+                self.keys.failures(shard)
+            ))),
+        };
+        let in_results: std::collections::HashSet<(i64, i64)> =
+            results.iter().map(|r| key(r)).collect::<Result<_>>()?;
+        let kind_column = self
+            .manifest
+            .tables
+            .failures
+            .iter()
+            .position(|c| c.name == "error_kind")
+            .ok_or_else(|| SweepError::Corrupt("failures table has no error_kind".into()))?;
+        let metrics = self.spec.experiment.metrics();
+        let mut kept: Vec<Vec<Value>> = Vec::new();
+        let mut counts = RetryCounts::default();
+        let mut row: Vec<Value> = Vec::new();
+        let mut changed = false;
+        for failure in failures {
+            let (point, replicate) = key(&failure)?;
+            if in_results.contains(&(point, replicate)) {
+                changed = true; // moved by an interrupted retry: drop the stale failure
+                continue;
+            }
+            let kind = match failure.get(kind_column) {
+                Some(Value::Str(k)) => k.as_ref(),
+                _ => "",
+            };
+            if !retry.selects(kind) {
+                kept.push(failure);
+                continue;
+            }
+            if control.is_cancelled() {
+                return Ok(None);
+            }
+            changed = true;
+            counts.retried += 1;
+            let params = self.spec.decode(point as u64);
+            if self.compute_row(point as u64, replicate as u64, &params, metrics, &mut row) {
+                counts.recovered += 1;
+                results.push(row.clone());
+            } else {
+                kept.push(row.clone());
+            }
+        }
+        if !changed {
+            return Ok(None);
+        }
+        let order = |a: &Vec<Value>, b: &Vec<Value>| {
+            let (ka, kb) = (key(a).unwrap_or_default(), key(b).unwrap_or_default());
+            ka.cmp(&kb)
+        };
+        results.sort_by(order);
+        kept.sort_by(order);
+        let mut ok = TableBuilder::new(self.manifest.tables.results.clone());
+        for r in &results {
+            ok.push_row(r)?;
+        }
+        let mut failed = TableBuilder::new(self.manifest.tables.failures.clone());
+        for r in &kept {
+            failed.push_row(r)?;
+        }
+        let marker = ShardMarker {
+            rows_ok: ok.rows() as u64,
+            rows_failed: failed.rows() as u64,
+            elapsed_ms: old.elapsed_ms + started.elapsed().as_millis() as u64,
+            ..old
+        };
+        if ok.rows() > 0 {
+            store.put(&self.keys.results(shard), &ok.to_parquet()?)?;
+        }
+        if failed.rows() > 0 {
+            store.put(&self.keys.failures(shard), &failed.to_parquet()?)?;
+        } else {
+            store.delete(&self.keys.failures(shard))?;
+        }
+        // The new tally before the old one goes, so status always finds the shard done.
+        let tally = self.keys.done(shard, marker.rows_failed, marker.elapsed_ms);
+        store.put(&tally, b"")?;
+        for key in store.list(&self.keys.done_prefix())? {
+            if key != tally && crate::layout::parse_done_key(&key).map(|t| t.0) == Some(shard) {
+                store.delete(&key)?;
+            }
+        }
+        let bytes = serde_json::to_vec(&marker).expect("marker serializes");
+        store.put(&self.keys.marker(shard), &bytes)?;
+        control.record_retry(&counts);
+        Ok(Some((marker, counts)))
     }
 
     /// Records every (point, replicate) of shard `shard` as failed with `error_kind` and
@@ -388,6 +620,14 @@ impl RunControl {
         self.rows_ok.fetch_add(marker.rows_ok, Ordering::Relaxed);
         self.rows_failed
             .fetch_add(marker.rows_failed, Ordering::Relaxed);
+        self.shards_done.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a retried shard: rows recovered as ok, rows that failed again as failed.
+    fn record_retry(&self, counts: &RetryCounts) {
+        self.rows_ok.fetch_add(counts.recovered, Ordering::Relaxed);
+        self.rows_failed
+            .fetch_add(counts.retried - counts.recovered, Ordering::Relaxed);
         self.shards_done.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -6,6 +6,8 @@
 //! runs/<run_id>/started/<shard>.json         when a cloud worker began a shard
 //! runs/<run_id>/redispatched/<shard>.json    a straggler's one re-dispatch
 //! runs/<run_id>/cancel
+//! runs/<run_id>/retries/<attempt>.json      one retry of the run's failed rows
+//! runs/<run_id>/retries/<attempt>/<shard>    a shard that retry handled
 //! results/<experiment>/run_id=<run_id>/part-<shard>.parquet
 //! failures/<experiment>/run_id=<run_id>/part-<shard>.parquet
 //! ```
@@ -120,7 +122,7 @@ impl Table {
 
 /// Every key of the layout as a template with `{run_id}`, `{experiment}` and `{shard}`
 /// placeholders (for documentation and for checking IAM policies against the layout).
-pub const TEMPLATES: [(&str, &str); 11] = [
+pub const TEMPLATES: [(&str, &str); 13] = [
     ("manifest", "runs/{run_id}/manifest.json"),
     ("marker", "runs/{run_id}/shards/{shard}.json"),
     (
@@ -130,6 +132,8 @@ pub const TEMPLATES: [(&str, &str); 11] = [
     ("started", "runs/{run_id}/started/{shard}.json"),
     ("redispatched", "runs/{run_id}/redispatched/{shard}.json"),
     ("cancel", "runs/{run_id}/cancel"),
+    ("retry", "runs/{run_id}/retries/{attempt}.json"),
+    ("retried", "runs/{run_id}/retries/{attempt}/{shard}"),
     (
         "results",
         "results/{experiment}/run_id={run_id}/part-{shard}.parquet",
@@ -309,6 +313,27 @@ impl RunKeys {
         format!("{}summary.json", self.run_prefix())
     }
 
+    /// `runs/<run_id>/retries/`: the prefix of the retry records.
+    pub fn retries_prefix(&self) -> String {
+        format!("{}retries/", self.run_prefix())
+    }
+
+    /// `runs/<run_id>/retries/<attempt>.json`: one retry of the run's failed rows.
+    pub fn retry(&self, attempt: u32) -> String {
+        format!("{}{attempt:04}.json", self.retries_prefix())
+    }
+
+    /// `runs/<run_id>/retries/<attempt>/`: the shards retry `attempt` has handled.
+    pub fn retried_prefix(&self, attempt: u32) -> String {
+        format!("{}{attempt:04}/", self.retries_prefix())
+    }
+
+    /// `runs/<run_id>/retries/<attempt>/<shard>`: an empty object, retry `attempt` handled
+    /// `shard`.
+    pub fn retried(&self, attempt: u32, shard: u64) -> String {
+        format!("{}{}", self.retried_prefix(attempt), self.shard_name(shard))
+    }
+
     /// `runs/<run_id>/cancel`.
     pub fn cancel(&self) -> String {
         format!("{}cancel", self.run_prefix())
@@ -413,6 +438,7 @@ mod tests {
                 .replace("{sha256}", &"ab".repeat(32))
                 .replace("{rows_failed}", "3")
                 .replace("{elapsed_ms}", "1500")
+                .replace("{attempt}", "0002")
         };
         for (name, template) in TEMPLATES {
             let key = match name {
@@ -422,6 +448,8 @@ mod tests {
                 "started" => k.started(2),
                 "redispatched" => k.redispatched(2),
                 "cancel" => k.cancel(),
+                "retry" => k.retry(2),
+                "retried" => k.retried(2, 2),
                 "results" => k.results(2),
                 "failures" => k.failures(2),
                 "kernel" => kernel_key(&"ab".repeat(32)).unwrap(),

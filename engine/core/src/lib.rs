@@ -28,15 +28,15 @@ pub mod store;
 pub mod table;
 
 pub use error::{ErrorKind, Result, SpecError, SweepError};
-pub use executor::{ExecOptions, RunControl, RunReport};
+pub use executor::{ExecOptions, RetryCounts, RetryFilter, RunControl, RunReport};
 pub use experiment::{
     Bound, Bounds, Experiment, KernelBuild, KernelError, MetricDecl, ParamDecl, Registry, Value,
     ValueType,
 };
 pub use layout::{RunKeys, Table};
 pub use memory_store::MemoryStore;
-pub use run::{KernelResolver, Manifest, Plan, Run, RunInfo, ShardMarker};
-pub use spec::{Limits, Spec, SpecFormat};
+pub use run::{KernelResolver, Manifest, Plan, RetryRecord, Run, RunInfo, ShardMarker};
+pub use spec::{FailureLimit, Limits, Spec, SpecFormat};
 pub use status::{Execution, RunState, RunStatus};
 pub use store::{LocalStore, Store};
 pub use table::ColumnType;

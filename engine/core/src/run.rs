@@ -199,6 +199,41 @@ impl RunInfo {
         store.put(&self.keys.cancel(), b"cancel requested\n")
     }
 
+    /// Stops the run because its failure threshold was exceeded: a stop request that says
+    /// why (`{"failed": reason}`), seen by every process running it like a cancel. A cancel
+    /// already requested is kept as it is.
+    pub fn fail(&self, store: &dyn Store, reason: &str) -> Result<()> {
+        let body = serde_json::json!({ "failed": reason });
+        store.put_if_absent(&self.keys.cancel(), body.to_string().as_bytes())?;
+        Ok(())
+    }
+
+    /// Why the run was stopped by its failure threshold, if it was.
+    pub fn failure_reason(&self, store: &dyn Store) -> Result<Option<String>> {
+        Ok(store
+            .get(&self.keys.cancel())?
+            .as_deref()
+            .and_then(crate::status::failure_reason))
+    }
+
+    /// Writes `runs/<id>/summary.json` (once) if every shard is done: the final status and
+    /// when it completed, which later status calls report the run's duration from.
+    pub fn write_summary_if_complete(&self, store: &dyn Store) -> Result<bool> {
+        let status = self.status(store)?;
+        if status.shards_done < status.shards_total {
+            return Ok(false);
+        }
+        let completed_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let mut summary = serde_json::to_value(status).expect("status serializes");
+        summary["run_id"] = serde_json::Value::from(self.manifest.run_id.clone());
+        summary["completed_ms"] = serde_json::Value::from(completed_ms);
+        let bytes = serde_json::to_vec_pretty(&summary).expect("summary serializes");
+        store.put_if_absent(&self.keys.summary(), &bytes)
+    }
+
     /// Withdraws a cancel request (before a resume).
     pub fn clear_cancel(&self, store: &dyn Store) -> Result<()> {
         store.delete(&self.keys.cancel())
@@ -211,6 +246,103 @@ impl RunInfo {
             .filter(|s| !done.contains(s))
             .collect())
     }
+
+    /// Shards with a failures file, in order (one LIST per 1,000 keys).
+    pub fn failed_shards(&self, store: &dyn Store) -> Result<Vec<u64>> {
+        let prefix = self.keys.failures_prefix();
+        let mut shards: Vec<u64> = store
+            .list(&prefix)?
+            .iter()
+            .filter_map(|k| crate::layout::shard_of_file(k.strip_prefix(&prefix)?))
+            .collect();
+        shards.sort_unstable();
+        shards.dedup();
+        Ok(shards)
+    }
+
+    /// The run's retries of failed rows, oldest first.
+    pub fn retries(&self, store: &dyn Store) -> Result<Vec<RetryRecord>> {
+        let mut keys: Vec<String> = store
+            .list(&self.keys.retries_prefix())?
+            .into_iter()
+            .filter(|k| k.ends_with(".json"))
+            .collect();
+        keys.sort();
+        let mut records = Vec::new();
+        for key in keys {
+            if let Some(bytes) = store.get(&key)? {
+                records.push(
+                    serde_json::from_slice(&bytes)
+                        .map_err(|e| SweepError::Corrupt(format!("{key}: {e}")))?,
+                );
+            }
+        }
+        Ok(records)
+    }
+
+    /// Records the start of a retry of the failed rows `filter` selects, over `shards`
+    /// shards, as the run's next attempt (numbered from 1; two retries started at once get
+    /// different numbers).
+    pub fn begin_retry(
+        &self,
+        store: &dyn Store,
+        filter: &crate::executor::RetryFilter,
+        shards: u64,
+        started_at: &str,
+    ) -> Result<RetryRecord> {
+        let mut attempt = self.retries(store)?.len() as u32 + 1;
+        loop {
+            let record = RetryRecord {
+                attempt,
+                error_kinds: filter.error_kinds.clone(),
+                shards,
+                started_at: started_at.to_string(),
+                finished_at: None,
+                rows_retried: None,
+                rows_recovered: None,
+            };
+            let bytes = serde_json::to_vec_pretty(&record).expect("record serializes");
+            if store.put_if_absent(&self.keys.retry(attempt), &bytes)? {
+                return Ok(record);
+            }
+            attempt += 1;
+        }
+    }
+
+    /// Records how retry `record` ended.
+    pub fn finish_retry(
+        &self,
+        store: &dyn Store,
+        mut record: RetryRecord,
+        counts: crate::executor::RetryCounts,
+        finished_at: &str,
+    ) -> Result<RetryRecord> {
+        record.finished_at = Some(finished_at.to_string());
+        record.rows_retried = Some(counts.retried);
+        record.rows_recovered = Some(counts.recovered);
+        let bytes = serde_json::to_vec_pretty(&record).expect("record serializes");
+        store.put(&self.keys.retry(record.attempt), &bytes)?;
+        Ok(record)
+    }
+}
+
+/// `runs/<run_id>/retries/<attempt>.json`: one retry of a run's failed rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryRecord {
+    /// 1 for the first retry of the run, then 2, ...
+    pub attempt: u32,
+    /// The error kinds retried (empty: every failed row).
+    pub error_kinds: Vec<String>,
+    /// Shards with failed rows when the retry began.
+    pub shards: u64,
+    /// When it began (RFC 3339).
+    pub started_at: String,
+    /// When it ended; absent while it runs or if it was interrupted.
+    pub finished_at: Option<String>,
+    /// Failed rows computed again.
+    pub rows_retried: Option<u64>,
+    /// Of those, rows that succeeded and moved to results.
+    pub rows_recovered: Option<u64>,
 }
 
 impl Run {

@@ -140,6 +140,8 @@ pub fn spec_json_schema(registry: &Registry, limits: &Limits) -> Json {
                 {"type": "integer", "minimum": 1, "maximum": limits.max_shard_size},
                 {"const": "auto", "description": "Chosen from a short calibration where the run is created: shards of about a target time, spread over the workers."}
             ]},
+            "max_failures": {"type": "integer", "minimum": 0, "maximum": i64::MAX, "description": "Stop the run, state failed, once more rows than this have failed."},
+            "max_failure_rate": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "description": "Stop the run, state failed, once more than this fraction of its rows have failed."},
             "kernel_sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$", "description": "The SHA-256 of a loaded kernel library the run must use (written by normalization for loaded kernels)."},
             "params": {"type": "object"},
             "zip": {"type": "array", "items": {"type": "object", "minProperties": 1}},

@@ -19,6 +19,8 @@ pub enum RunState {
     Cancelled,
     /// Stopped without a cancel request (an interrupted or failed execution); resumable.
     Incomplete,
+    /// Stopped early because more rows failed than the spec's failure threshold allows.
+    Failed,
 }
 
 impl RunState {
@@ -29,6 +31,7 @@ impl RunState {
             RunState::Complete => "complete",
             RunState::Cancelled => "cancelled",
             RunState::Incomplete => "incomplete",
+            RunState::Failed => "failed",
         }
     }
 }
@@ -53,6 +56,9 @@ pub enum Execution {
 impl RunStatus {
     /// The run's state, given what the viewer knows of its execution.
     pub fn state(&self, execution: Execution) -> RunState {
+        if self.failed {
+            return RunState::Failed;
+        }
         if self.shards_done >= self.shards_total {
             return RunState::Complete;
         }
@@ -106,10 +112,12 @@ pub fn status_of(store: &dyn Store, manifest: &Manifest) -> Result<RunStatus> {
         &manifest.experiment,
         manifest.plan.shard_width,
     )?;
+    let stop = store.get(&keys.cancel())?;
     let mut status = RunStatus {
         shards_total: manifest.plan.shards,
         rows_total: manifest.plan.rows,
-        cancel_requested: store.exists(&keys.cancel())?,
+        cancel_requested: stop.is_some(),
+        failed: stop.as_deref().and_then(failure_reason).is_some(),
         ..RunStatus::default()
     };
     let done = done_tallies(store, manifest)?;
@@ -125,7 +133,28 @@ pub fn status_of(store: &dyn Store, manifest: &Manifest) -> Result<RunStatus> {
         status.rows_ok += rows.saturating_sub(failed);
         status.compute_ms += elapsed;
     }
+    if status.shards_done >= status.shards_total {
+        status.finished_ms = finished_ms(store, &keys)?;
+    }
     Ok(status)
+}
+
+/// The reason in a stop request written because the failure threshold was exceeded
+/// (`{"failed": reason}`); `None` for a plain cancel request.
+pub fn failure_reason(stop: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(stop).ok()?;
+    value.get("failed")?.as_str().map(str::to_string)
+}
+
+/// When a complete run's summary says it completed (milliseconds since the epoch).
+fn finished_ms(store: &dyn Store, keys: &RunKeys) -> Result<Option<u64>> {
+    let Some(bytes) = store.get(&keys.summary())? else {
+        return Ok(None);
+    };
+    let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    Ok(value
+        .get("completed_ms")
+        .and_then(serde_json::Value::as_u64))
 }
 
 /// The older way, one GET per marker: for runs without done tallies.
@@ -165,6 +194,16 @@ pub struct RunStatus {
     pub compute_ms: u64,
     /// Whether a cancel request is present.
     pub cancel_requested: bool,
+    /// Whether the run was stopped by its failure threshold (its stop request says why).
+    #[serde(default)]
+    pub failed: bool,
+    /// When a complete run completed (milliseconds since the epoch), from its summary.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "finished_ms"
+    )]
+    pub finished_ms: Option<u64>,
 }
 
 #[cfg(test)]

@@ -227,6 +227,35 @@ impl TableBuilder {
     }
 }
 
+/// Reads back a table this module wrote: its rows, in file order, each with one value per
+/// column (the types the columns declare). Used to retry failed rows.
+pub fn read_rows(bytes: &[u8]) -> Result<Vec<Vec<Value>>> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::Field;
+    let err = |e: parquet::errors::ParquetError| SweepError::Corrupt(format!("parquet: {e}"));
+    let reader = SerializedFileReader::new(bytes::Bytes::copy_from_slice(bytes)).map_err(err)?;
+    let mut rows = Vec::new();
+    for row in reader.get_row_iter(None).map_err(err)? {
+        let row = row.map_err(err)?;
+        let mut values = Vec::with_capacity(row.len());
+        for (name, field) in row.get_column_iter() {
+            values.push(match field {
+                Field::Long(v) => Value::Int(*v),
+                Field::Double(v) => Value::Float(*v),
+                Field::Bool(v) => Value::Bool(*v),
+                Field::Str(v) => Value::Str(v.clone().into()),
+                other => {
+                    return Err(SweepError::Corrupt(format!(
+                        "parquet: column {name} holds {other}, not a sweep value"
+                    )));
+                }
+            });
+        }
+        rows.push(values);
+    }
+    Ok(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,5 +270,47 @@ mod tests {
         let bad = r#"{"name": "x", "type": "varchar"}"#;
         let err = serde_json::from_str::<Column>(bad).unwrap_err().to_string();
         assert!(err.contains("varchar"), "{err}");
+    }
+
+    #[test]
+    fn tables_read_back_as_written() {
+        let columns = vec![
+            Column {
+                name: "point".into(),
+                ty: ColumnType::Bigint,
+            },
+            Column {
+                name: "x".into(),
+                ty: ColumnType::Double,
+            },
+            Column {
+                name: "ok".into(),
+                ty: ColumnType::Boolean,
+            },
+            Column {
+                name: "why".into(),
+                ty: ColumnType::String,
+            },
+        ];
+        let rows = vec![
+            vec![
+                Value::Int(3),
+                Value::Float(-0.1),
+                Value::Bool(true),
+                Value::Str("timeout".into()),
+            ],
+            vec![
+                Value::Int(-7),
+                Value::Float(1e300),
+                Value::Bool(false),
+                Value::Str("".into()),
+            ],
+        ];
+        let mut table = TableBuilder::new(columns);
+        for row in &rows {
+            table.push_row(row).unwrap();
+        }
+        assert_eq!(read_rows(&table.to_parquet().unwrap()).unwrap(), rows);
+        assert!(read_rows(b"not parquet").is_err());
     }
 }

@@ -224,6 +224,8 @@ fn the_executor_skips_done_shards_calls_its_hook_and_refuses_unknown_shards() {
         threads: 1,
         skip_done: true,
         before_shard: Some(&hook),
+        retry: None,
+        check_failures: true,
     };
     let report = run
         .execute(&store, &[0, 1, 2], &options, &RunControl::new())

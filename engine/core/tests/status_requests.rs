@@ -81,7 +81,7 @@ fn status_of_10_000_shards_takes_12_requests_and_reads_no_object() {
     assert_eq!(status.rows_failed, 2);
     assert_eq!(status.rows_ok, 6_000 * 2 - 2);
     assert_eq!(status.compute_ms, 6_000 * 10);
-    // One existence check (the cancel flag) and one LIST per block of 1,000 shards; the
+    // One read (the stop request: a cancel, or the failure threshold's reason) and one LIST per block of 1,000 shards; the
     // first block holds 1,001 tallies (shard 9 twice), so it takes two pages.
     assert_eq!(store.reads.load(Ordering::Relaxed), 1);
     assert_eq!(store.lists.load(Ordering::Relaxed), 11);
@@ -95,7 +95,8 @@ fn status_of_a_million_shards_is_a_thousand_parallel_lists() {
     let (store, run) = run_with(1_000_000, 1_000_000, false);
     let status = status_of(&store, &run.manifest).unwrap();
     assert_eq!(status.shards_done, 1_000_000);
-    assert_eq!(store.reads.load(Ordering::Relaxed), 1);
+    // The stop request, and (the run is complete) its summary, for when it completed.
+    assert_eq!(store.reads.load(Ordering::Relaxed), 2);
     assert_eq!(store.lists.load(Ordering::Relaxed), 1_000);
     assert_eq!(
         1_000u64.div_ceil(sweep_core::store::LIST_THREADS as u64),

@@ -259,6 +259,14 @@ fn run_status<'py>(py: Python<'py>, root: &str, run_id: &str) -> PyResult<Bound<
     to_py(py, &status)
 }
 
+/// Why run `run_id`'s failure threshold stopped it, if it did.
+#[pyfunction]
+fn failure_reason(root: &str, run_id: &str) -> PyResult<Option<String>> {
+    let store = LocalStore::new(root);
+    let run = RunInfo::open(&store, run_id).map_err(to_py_err)?;
+    run.failure_reason(&store).map_err(to_py_err)
+}
+
 /// Every run under `root`: a list of `{manifest, status}`, oldest first.
 #[pyfunction]
 fn list_runs<'py>(py: Python<'py>, root: &str) -> PyResult<Bound<'py, PyAny>> {
@@ -331,11 +339,13 @@ fn api_routes() -> Vec<(&'static str, &'static str)> {
 /// (read from storage), `running`, `ended`, `cancelled` (an execution that ended cancelled)
 /// or `fleet` (the cloud fleet drives it).
 #[pyfunction]
+#[pyo3(signature = (shards_total, shards_done, cancel_requested, execution, failed=false))]
 fn run_state(
     shards_total: u64,
     shards_done: u64,
     cancel_requested: bool,
     execution: &str,
+    failed: bool,
 ) -> PyResult<&'static str> {
     use sweep_core::Execution;
     let execution = match execution {
@@ -354,6 +364,7 @@ fn run_state(
         shards_total,
         shards_done,
         cancel_requested,
+        failed,
         ..sweep_core::RunStatus::default()
     };
     Ok(status.state(execution).as_str())
@@ -458,8 +469,11 @@ impl RunControl {
 
 /// Computes the pending shards (or `shards`) of run `run_id` under the local `root` on
 /// `threads` threads, with the GIL released. Returns a report.
+///
+/// With `retry_kinds` (a list; empty = every kind), retries instead the failed rows of those
+/// error kinds in `shards` (default: every shard with failures); see `retry_begin`.
 #[pyfunction]
-#[pyo3(signature = (root, run_id, threads, control, shards=None))]
+#[pyo3(signature = (root, run_id, threads, control, shards=None, retry_kinds=None))]
 fn run_local<'py>(
     py: Python<'py>,
     root: &str,
@@ -467,25 +481,101 @@ fn run_local<'py>(
     threads: usize,
     control: &RunControl,
     shards: Option<Vec<u64>>,
+    retry_kinds: Option<Vec<String>>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let store = LocalStore::new(root);
     let run = Run::open(&store, run_id, &registry()).map_err(to_py_err)?;
-    let shards = match shards {
-        Some(s) => s,
-        None => run.pending_shards(&store).map_err(to_py_err)?,
+    let retry = retry_kinds.map(|error_kinds| sweep_core::RetryFilter {
+        error_kinds,
+        attempt: 0,
+    });
+    let shards = match (shards, &retry) {
+        (Some(s), _) => s,
+        (None, Some(_)) => run.failed_shards(&store).map_err(to_py_err)?,
+        (None, None) => run.pending_shards(&store).map_err(to_py_err)?,
     };
     let inner = control.inner.clone();
+    let options = sweep_core::ExecOptions {
+        retry: retry.as_ref(),
+        ..sweep_core::ExecOptions::threads(threads)
+    };
     let report = py
-        .detach(|| {
-            run.execute(
-                &store,
-                &shards,
-                &sweep_core::ExecOptions::threads(threads),
-                &inner,
-            )
-        })
+        .detach(|| run.execute(&store, &shards, &options, &inner))
         .map_err(to_py_err)?;
     to_py(py, &report)
+}
+
+/// Starts a retry of run `run_id`'s failed rows of `error_kinds` (empty = all): records the
+/// attempt (`runs/<id>/retries/<n>.json`) and returns it with the shards to retry. The run's
+/// experiment (and kernel build) must be loaded, as for a resume.
+#[pyfunction]
+fn retry_begin<'py>(
+    py: Python<'py>,
+    root: &str,
+    run_id: &str,
+    error_kinds: Vec<String>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let store = LocalStore::new(root);
+    let run = Run::open(&store, run_id, &registry()).map_err(to_py_err)?;
+    let shards = run.failed_shards(&store).map_err(to_py_err)?;
+    let filter = sweep_core::RetryFilter {
+        error_kinds,
+        attempt: 0,
+    };
+    let started = sweep_core::layout::rfc3339(now_secs());
+    let record = run
+        .begin_retry(&store, &filter, shards.len() as u64, &started)
+        .map_err(to_py_err)?;
+    to_py(py, &serde_json::json!({"record": record, "shards": shards}))
+}
+
+/// Records how retry `attempt` of run `run_id` ended.
+#[pyfunction]
+fn retry_finish<'py>(
+    py: Python<'py>,
+    root: &str,
+    run_id: &str,
+    attempt: u32,
+    rows_retried: u64,
+    rows_recovered: u64,
+) -> PyResult<Bound<'py, PyAny>> {
+    let store = LocalStore::new(root);
+    let run = RunInfo::open(&store, run_id).map_err(to_py_err)?;
+    let record = run
+        .retries(&store)
+        .map_err(to_py_err)?
+        .into_iter()
+        .find(|r| r.attempt == attempt)
+        .ok_or_else(|| to_py_err(SweepError::NotFound(format!("retry {attempt} of {run_id}"))))?;
+    let counts = sweep_core::RetryCounts {
+        retried: rows_retried,
+        recovered: rows_recovered,
+    };
+    let finished = sweep_core::layout::rfc3339(now_secs());
+    let record = run
+        .finish_retry(&store, record, counts, &finished)
+        .map_err(to_py_err)?;
+    // A run its failure threshold stopped is no longer failed once the retry brought it back
+    // under the threshold: its stop request goes, and a resume finishes it.
+    if run.failure_reason(&store).map_err(to_py_err)?.is_some() {
+        let status = run.status(&store).map_err(to_py_err)?;
+        let limit = sweep_core::FailureLimit::of_normalized(&run.manifest.spec);
+        if limit
+            .exceeded(status.rows_failed, status.rows_total)
+            .is_none()
+        {
+            run.clear_cancel(&store).map_err(to_py_err)?;
+        }
+    }
+    to_py(py, &record)
+}
+
+/// The retries of run `run_id`'s failed rows, oldest first.
+#[pyfunction]
+fn run_retries<'py>(py: Python<'py>, root: &str, run_id: &str) -> PyResult<Bound<'py, PyAny>> {
+    let store = LocalStore::new(root);
+    let run = RunInfo::open(&store, run_id).map_err(to_py_err)?;
+    to_py(py, &run.retries(&store).map_err(to_py_err)?)
 }
 
 /// Registers (or replaces) a Python kernel: `params_json` and `metrics_json` are lists of
@@ -609,10 +699,11 @@ mod _native {
     #[pymodule_export]
     use super::{
         RunControl, api_routes, auto_shard_size, check_spec, clear_cancel, cloud_defaults,
-        cloud_shard_target, create_run, experiments, kernel_library, layout_templates, list_runs,
-        load_kernel, load_kernel_bytes, manifest_key, new_run_id, open_run, pending_shards,
-        preview_points, register_python_experiment, request_cancel, run_id_of_partition, run_keys,
-        run_local, run_state, run_status, spec_schema_json, table_prefix, time_rows,
+        cloud_shard_target, create_run, experiments, failure_reason, kernel_library,
+        layout_templates, list_runs, load_kernel, load_kernel_bytes, manifest_key, new_run_id,
+        open_run, pending_shards, preview_points, register_python_experiment, request_cancel,
+        retry_begin, retry_finish, run_id_of_partition, run_keys, run_local, run_retries,
+        run_state, run_status, spec_schema_json, table_prefix, time_rows,
     };
 
     #[pymodule_init]

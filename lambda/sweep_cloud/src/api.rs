@@ -39,11 +39,12 @@ impl From<ApiError> for Handled {
 
 /// Every route of the API as `(method, path template)`: the OpenAPI document and the API
 /// Gateway routes in Terraform are checked against this list.
-pub const ROUTES: [(&str, &str); 5] = [
+pub const ROUTES: [(&str, &str); 6] = [
     ("POST", "/runs"),
     ("GET", "/runs/{run_id}"),
     ("POST", "/runs/{run_id}/resume"),
     ("POST", "/runs/{run_id}/cancel"),
+    ("POST", "/runs/{run_id}/retry"),
     ("GET", "/experiments"),
 ];
 
@@ -84,7 +85,7 @@ fn unsupported_media_type(
 ) -> Option<ApiError> {
     let with_body = match (method, segments) {
         ("POST", ["runs"]) => true,
-        ("POST", ["runs", _, "resume" | "cancel"]) => !body.is_empty(),
+        ("POST", ["runs", _, "resume" | "cancel" | "retry"]) => !body.is_empty(),
         _ => false,
     };
     let content_type = content_type.filter(|value| with_body && !is_json_content_type(value))?;
@@ -144,10 +145,24 @@ pub fn handle_with_content_type(
             let status = orchestrator.cancel(&id)?;
             Ok(Handled::ok(200, json!(status)))
         }),
+        ("POST", ["runs", id, "retry"]) => run_id_param(id).and_then(|id| {
+            let started_at = sweep_core::layout::rfc3339(now_ms / 1000);
+            let (answer, dispatch) = orchestrator.retry(&id, body, &started_at)?;
+            let any = answer.shards > 0;
+            Ok(Handled {
+                status: 202,
+                body: json!(answer),
+                dispatch: any.then_some(dispatch),
+            })
+        }),
         ("GET", ["experiments"]) => Ok(Handled::ok(200, orchestrator.registry().to_json())),
-        (_, ["runs"] | ["runs", _] | ["runs", _, "resume" | "cancel"] | ["experiments"]) => Err(
-            ApiError::route(405, format!("{method} is not allowed on {path}")),
-        ),
+        (
+            _,
+            ["runs"] | ["runs", _] | ["runs", _, "resume" | "cancel" | "retry"] | ["experiments"],
+        ) => Err(ApiError::route(
+            405,
+            format!("{method} is not allowed on {path}"),
+        )),
         _ => Err(ApiError::route(404, format!("no route {method} {path}"))),
     };
     result.unwrap_or_else(Handled::from)

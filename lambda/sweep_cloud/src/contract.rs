@@ -39,6 +39,10 @@ pub struct WorkerPayload {
     /// 0 for the first dispatch, 1 for a straggler re-dispatch.
     #[serde(default)]
     pub attempt: u32,
+    /// Retry the failed rows this selects in these (finished) shards, instead of computing
+    /// them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<sweep_core::RetryFilter>,
 }
 
 impl WorkerPayload {
@@ -83,6 +87,7 @@ pub fn plan_invocations(
             run_id: run_id.to_string(),
             shards: chunk.to_vec(),
             attempt,
+            retry: None,
         })
         .collect()
 }
@@ -123,6 +128,10 @@ pub struct DispatchRequest {
     /// Passed on to the worker payloads (1 = straggler re-dispatch).
     #[serde(default)]
     pub attempt: u32,
+    /// A retry of failed rows: the shards covered are those with failures, not those
+    /// pending; passed on to the worker payloads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<sweep_core::RetryFilter>,
 }
 
 impl DispatchRequest {
@@ -133,6 +142,7 @@ impl DispatchRequest {
             run_id: run_id.to_string(),
             shards: ShardSet::Range { first, end },
             attempt: 0,
+            retry: None,
         }
     }
 

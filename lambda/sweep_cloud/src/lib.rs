@@ -18,6 +18,6 @@ pub mod worker;
 
 pub use contract::{CONTRACT_VERSION, ContractError, WorkerPayload};
 pub use orchestrator::{
-    Catalog, CatalogError, CloudConfig, FanoutPlan, NoCatalog, Orchestrator, RunSummary,
-    Settlement, SubmitResponse, SuperviseReport,
+    Catalog, CatalogError, CloudConfig, FanoutPlan, NoCatalog, Orchestrator, RetryResponse,
+    RunSummary, Settlement, SubmitResponse, SuperviseReport,
 };

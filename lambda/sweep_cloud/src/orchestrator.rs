@@ -113,13 +113,16 @@ impl From<SweepError> for ApiError {
 }
 
 /// `GET /runs/{id}` and `POST /runs/{id}/cancel`: the run's progress and its state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatusResponse {
     /// Progress from the shard markers.
     #[serde(flatten)]
     pub status: RunStatus,
-    /// The run's state (a cloud run is running until complete or cancelled).
+    /// The run's state (a cloud run is running until complete, cancelled or failed).
     pub state: RunState,
+    /// Why the failure threshold stopped the run, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
 }
 
 impl From<RunStatus> for StatusResponse {
@@ -127,6 +130,7 @@ impl From<RunStatus> for StatusResponse {
         StatusResponse {
             status,
             state: status.state(Execution::Fleet),
+            failure_reason: None,
         }
     }
 }
@@ -144,6 +148,17 @@ pub struct SubmitResponse {
     pub shards: u64,
     /// Where to poll.
     pub status_url: String,
+}
+
+/// The answer to `POST /runs/{id}/retry`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RetryResponse {
+    /// The run.
+    pub run_id: String,
+    /// The retry's number (1 for the run's first).
+    pub attempt: u32,
+    /// Shards with failed rows, each sent to a worker.
+    pub shards: u64,
 }
 
 /// The answer to `POST /runs/{id}/resume`.
@@ -462,7 +477,50 @@ impl<'a> Orchestrator<'a> {
     /// `GET /runs/{id}`.
     pub fn status(&self, run_id: &str) -> Result<StatusResponse, ApiError> {
         let run = RunInfo::open(self.store, run_id)?;
-        Ok(status_of(self.store, &run.manifest)?.into())
+        let mut status = status_of(self.store, &run.manifest)?;
+        let reason = self.enforce_failure_limit(&run, &mut status)?;
+        Ok(StatusResponse {
+            failure_reason: reason,
+            ..status.into()
+        })
+    }
+
+    /// The failure threshold, for the cloud: workers leave it to the status and the
+    /// supervisor, which count the failed rows anyway. Once exceeded, the run gets a stop
+    /// request saying why (workers start no new shard) and `status` says `failed`. Returns
+    /// the reason when the run is (now) failed.
+    fn enforce_failure_limit(
+        &self,
+        run: &RunInfo,
+        status: &mut RunStatus,
+    ) -> Result<Option<String>, ApiError> {
+        let limit = sweep_core::FailureLimit::of_normalized(&run.manifest.spec);
+        if status.failed {
+            if limit
+                .exceeded(status.rows_failed, status.rows_total)
+                .is_some()
+            {
+                return Ok(run.failure_reason(self.store)?);
+            }
+            // A retry brought the run back under its threshold: no longer failed (a resume
+            // finishes it).
+            run.clear_cancel(self.store)?;
+            status.failed = false;
+            status.cancel_requested = false;
+            return Ok(None);
+        }
+        if status.cancel_requested {
+            return Ok(None);
+        }
+        match limit.exceeded(status.rows_failed, status.rows_total) {
+            Some(reason) => {
+                run.fail(self.store, &reason)?;
+                status.failed = true;
+                status.cancel_requested = true;
+                Ok(Some(reason))
+            }
+            None => Ok(None),
+        }
     }
 
     /// `POST /runs/{id}/cancel`: workers start no new shard afterwards.
@@ -483,12 +541,72 @@ impl<'a> Orchestrator<'a> {
         Ok(self.payloads(run_id, &pending, 0))
     }
 
+    /// `POST /runs/{id}/retry`: computes again the run's failed rows of the error kinds the
+    /// body names (`{"error_kinds": [...]}`; an empty body or list: every failed row), into
+    /// the same run. Records the attempt (`runs/<id>/retries/<n>.json`) and returns it with
+    /// the dispatch that sends each shard with failures to a worker. The run's kernel must
+    /// be loadable here (as for a resume).
+    pub fn retry(
+        &self,
+        run_id: &str,
+        body: &[u8],
+        started_at: &str,
+    ) -> Result<(RetryResponse, DispatchRequest), ApiError> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Body {
+            #[serde(default)]
+            error_kinds: Vec<String>,
+        }
+        let request: Body = if body.iter().all(u8::is_ascii_whitespace) {
+            Body {
+                error_kinds: Vec::new(),
+            }
+        } else {
+            serde_json::from_slice(body).map_err(|e| {
+                ApiError::of_kind(
+                    ErrorKind::Spec,
+                    format!("retry body: {e} (want {{\"error_kinds\": [\"...\"]}})"),
+                )
+            })?
+        };
+        let run = self.open(run_id)?;
+        let mut filter = sweep_core::RetryFilter {
+            error_kinds: request.error_kinds,
+            attempt: 0,
+        };
+        let shards = run.failed_shards(self.store)?;
+        let record = run.begin_retry(self.store, &filter, shards.len() as u64, started_at)?;
+        // Workers mark each shard they handle under the attempt: its progress.
+        filter.attempt = record.attempt;
+        self.store
+            .put(&sweep_core::layout::active_key(run_id), b"")?;
+        Ok((
+            RetryResponse {
+                run_id: run_id.to_string(),
+                attempt: record.attempt,
+                shards: shards.len() as u64,
+            },
+            DispatchRequest {
+                retry: Some(filter),
+                ..DispatchRequest::range(run_id, 0, run.plan().shards.max(1))
+            },
+        ))
+    }
+
     /// What a dispatcher sends for `request`: nothing for a cancelled run; further
     /// dispatchers when the range needs more than `invokes_per_dispatcher` invocations;
     /// otherwise worker payloads for the shards that have no marker yet.
     pub fn plan_fanout(&self, request: &DispatchRequest) -> Result<FanoutPlan, ApiError> {
         let run = RunInfo::open(self.store, &request.run_id)?;
-        if self.store.exists(&run.keys.cancel())? {
+        // A retry goes on despite the failure threshold's stop request (lowering the failed
+        // rows is what it is for), not despite a cancel.
+        let stopped = match (self.store.get(&run.keys.cancel())?, &request.retry) {
+            (None, _) => false,
+            (Some(body), Some(_)) => sweep_core::status::failure_reason(&body).is_none(),
+            (Some(_), None) => true,
+        };
+        if stopped {
             return Ok(FanoutPlan::default());
         }
         let total = run.plan().shards;
@@ -505,6 +623,7 @@ impl<'a> Orchestrator<'a> {
                         .step_by(span as usize)
                         .map(|a| DispatchRequest {
                             attempt: request.attempt,
+                            retry: request.retry.clone(),
                             ..DispatchRequest::range(&request.run_id, a, (a + span).min(end))
                         })
                         .collect();
@@ -517,6 +636,19 @@ impl<'a> Orchestrator<'a> {
             }
             ShardSet::List(list) => list.iter().copied().filter(|&s| s < total).collect(),
         };
+        if let Some(retry) = &request.retry {
+            let failed: std::collections::HashSet<u64> =
+                run.failed_shards(self.store)?.into_iter().collect();
+            let shards: Vec<u64> = wanted.into_iter().filter(|s| failed.contains(s)).collect();
+            let mut workers = self.payloads(&request.run_id, &shards, request.attempt);
+            for payload in &mut workers {
+                payload.retry = Some(retry.clone());
+            }
+            return Ok(FanoutPlan {
+                workers,
+                dispatchers: Vec::new(),
+            });
+        }
         let done: std::collections::HashSet<u64> = self
             .store
             .list(&run.keys.markers_prefix())?
@@ -558,7 +690,8 @@ impl<'a> Orchestrator<'a> {
                 }
                 Err(e) => return Err(e.into()),
             };
-            let status = run.status(self.store)?;
+            let mut status = run.status(self.store)?;
+            self.enforce_failure_limit(&run, &mut status)?;
             if status.shards_done >= status.shards_total {
                 let summary = RunSummary {
                     run_id: run_id.clone(),

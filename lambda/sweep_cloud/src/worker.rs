@@ -75,8 +75,10 @@ pub fn handle(
     };
     let options = ExecOptions {
         threads: 1,
-        skip_done: true,
+        skip_done: payload.retry.is_none(),
+        retry: payload.retry.as_ref(),
         before_shard: Some(&record_start),
+        check_failures: false,
     };
     let report = run.execute(store, &payload.shards, &options, &RunControl::new())?;
     Ok(WorkerReport {

@@ -119,7 +119,7 @@ fn the_documented_enums_are_the_engines() {
         .collect();
     assert_eq!(enum_of(&doc, "Error", "kind"), kinds);
     use sweep_core::RunState::*;
-    let states: Vec<String> = [Running, Complete, Cancelled, Incomplete]
+    let states: Vec<String> = [Running, Complete, Cancelled, Incomplete, Failed]
         .iter()
         .map(|s| s.as_str().to_string())
         .collect();

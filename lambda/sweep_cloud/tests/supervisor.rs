@@ -62,14 +62,12 @@ fn an_abandoned_run_with_a_lost_dispatch_completes_on_its_own() {
     assert!(!store.exists("active/r1").unwrap());
     let summary: RunSummary =
         serde_json::from_slice(&store.get("runs/r1/summary.json").unwrap().unwrap()).unwrap();
+    // Written once, by the worker that completed the run (the supervisor's pass keeps it).
     assert_eq!(
-        (
-            summary.status.shards_done,
-            summary.status.rows_ok,
-            summary.completed_ms
-        ),
-        (5, 10, SUBMITTED_MS + 63_000)
+        (summary.status.shards_done, summary.status.rows_ok),
+        (5, 10)
     );
+    assert!(summary.completed_ms > SUBMITTED_MS, "{summary:?}");
     // A finished run is no longer visited.
     assert!(
         orch.supervise(SUBMITTED_MS + 64_000)

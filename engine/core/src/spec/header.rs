@@ -150,6 +150,39 @@ pub(super) fn replicates(obj: &Map<String, Json>, limits: &Limits) -> Result<u64
     }
 }
 
+/// `max_failures` and `max_failure_rate`, if given.
+pub(super) fn failure_limit(obj: &Map<String, Json>) -> Result<super::FailureLimit, SpecError> {
+    let max_failures = match obj.get("max_failures") {
+        None => None,
+        Some(v) => Some(int_field(v, "max_failures", 0, i64::MAX as u64)?),
+    };
+    let max_rate = match obj.get("max_failure_rate") {
+        None => None,
+        Some(v) => match v.as_f64() {
+            Some(x) if x > 0.0 && x <= 1.0 => Some(x),
+            Some(_) => {
+                return Err(SpecError::new(
+                    "max_failure_rate",
+                    format!(
+                        "{} is outside the allowed range (0, 1] (a fraction of the run's rows)",
+                        describe(v)
+                    ),
+                ));
+            }
+            None => {
+                return Err(SpecError::new(
+                    "max_failure_rate",
+                    format!("expected a number in (0, 1], got {}", describe(v)),
+                ));
+            }
+        },
+    };
+    Ok(super::FailureLimit {
+        max_failures,
+        max_rate,
+    })
+}
+
 /// `shard_size`, if the spec gives one.
 pub(super) fn shard_size(
     obj: &Map<String, Json>,
@@ -202,8 +235,53 @@ mod tests {
         assert_eq!(e.path, "bogus");
         assert_eq!(
             e.message,
-            "unknown field; allowed: version, experiment, name, seed, replicates, shard_size, params, zip, sample, kernel_sha256"
+            "unknown field; allowed: version, experiment, name, seed, replicates, shard_size, params, zip, sample, kernel_sha256, max_failures, max_failure_rate"
         );
+    }
+
+    #[test]
+    fn failure_thresholds_are_checked_and_named() {
+        let limit =
+            failure_limit(&obj(json!({"max_failures": 3, "max_failure_rate": 0.05}))).unwrap();
+        assert_eq!((limit.max_failures, limit.max_rate), (Some(3), Some(0.05)));
+        assert_eq!(limit.exceeded(3, 1000), None);
+        assert!(
+            limit
+                .exceeded(4, 1000)
+                .unwrap()
+                .contains("max_failures = 3")
+        );
+        let rate = failure_limit(&obj(json!({"max_failure_rate": 0.5}))).unwrap();
+        assert_eq!(rate.exceeded(5, 10), None);
+        assert!(rate.exceeded(6, 10).unwrap().contains("6 of 10 rows"));
+        assert!(!failure_limit(&obj(json!({}))).unwrap().is_set());
+        for (bad, path, says) in [
+            (
+                json!({"max_failures": -1}),
+                "max_failures",
+                "outside the allowed range",
+            ),
+            (
+                json!({"max_failures": "a"}),
+                "max_failures",
+                "expected an integer",
+            ),
+            (json!({"max_failure_rate": 0}), "max_failure_rate", "(0, 1]"),
+            (
+                json!({"max_failure_rate": 1.5}),
+                "max_failure_rate",
+                "(0, 1]",
+            ),
+            (
+                json!({"max_failure_rate": "x"}),
+                "max_failure_rate",
+                "expected a number",
+            ),
+        ] {
+            let e = failure_limit(&obj(bad)).unwrap_err();
+            assert_eq!(e.path, path);
+            assert!(e.message.contains(says), "{}", e.message);
+        }
     }
 
     #[test]

@@ -53,6 +53,8 @@ pub const TOP_LEVEL_FIELDS: &[&str] = &[
     "zip",
     "sample",
     "kernel_sha256",
+    "max_failures",
+    "max_failure_rate",
 ];
 
 /// A validated spec. Every declared parameter is on exactly one axis; axes are the grid
@@ -81,6 +83,55 @@ pub struct Spec {
     /// kernels. Normalization always writes it for a loaded kernel, so a run's spec names
     /// the exact build and cannot be reopened or resumed with another.
     pub kernel_sha256: Option<String>,
+    /// When the run stops early as `failed` (default: never).
+    pub failure_limit: FailureLimit,
+}
+
+/// A failure threshold: the run stops, `failed`, once more rows failed than `max_failures`,
+/// or a larger fraction of all its rows than `max_rate`. Neither set: no threshold.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FailureLimit {
+    /// Most failed rows tolerated.
+    pub max_failures: Option<u64>,
+    /// Largest fraction of the run's rows that may fail, in (0, 1].
+    pub max_rate: Option<f64>,
+}
+
+impl FailureLimit {
+    /// The threshold a normalized spec (a manifest's `spec`) declares.
+    pub fn of_normalized(spec: &Json) -> FailureLimit {
+        FailureLimit {
+            max_failures: spec.get("max_failures").and_then(Json::as_u64),
+            max_rate: spec.get("max_failure_rate").and_then(Json::as_f64),
+        }
+    }
+
+    /// Whether there is a threshold at all.
+    pub fn is_set(&self) -> bool {
+        self.max_failures.is_some() || self.max_rate.is_some()
+    }
+
+    /// Why a run of `rows_total` rows with `rows_failed` failed rows has gone over the
+    /// threshold, or `None` if it has not. The rate counts against every planned row, so
+    /// once it is exceeded no later row can bring the run back under it.
+    pub fn exceeded(&self, rows_failed: u64, rows_total: u64) -> Option<String> {
+        if let Some(max) = self.max_failures
+            && rows_failed > max
+        {
+            return Some(format!(
+                "{rows_failed} rows failed, more than max_failures = {max}"
+            ));
+        }
+        if let Some(rate) = self.max_rate
+            && rows_total > 0
+            && rows_failed as f64 > rate * rows_total as f64
+        {
+            return Some(format!(
+                "{rows_failed} of {rows_total} rows failed, more than max_failure_rate = {rate}"
+            ));
+        }
+        None
+    }
 }
 
 impl std::fmt::Debug for Spec {
@@ -112,6 +163,7 @@ impl Spec {
         let seed = header::seed(obj)?;
         let replicates = header::replicates(obj, limits)?;
         let shard_request = header::shard_size(obj, limits)?;
+        let failure_limit = header::failure_limit(obj)?;
 
         let mut claims = Claims::new(&*experiment);
         let mut axes = grid::parse_params(obj.get("params"), &mut claims, limits)?;
@@ -136,6 +188,7 @@ impl Spec {
             auto_shards: shard_request == header::ShardRequest::Auto,
             axes,
             kernel_sha256,
+            failure_limit,
         })
     }
 

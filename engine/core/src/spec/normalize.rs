@@ -60,6 +60,12 @@ impl Spec {
         if let Some(sha) = &self.kernel_sha256 {
             obj.insert("kernel_sha256".into(), Json::from(sha.clone()));
         }
+        if let Some(max) = self.failure_limit.max_failures {
+            obj.insert("max_failures".into(), Json::from(max));
+        }
+        if let Some(rate) = self.failure_limit.max_rate {
+            obj.insert("max_failure_rate".into(), Json::from(rate));
+        }
         Json::Object(obj)
     }
 

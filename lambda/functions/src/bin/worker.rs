@@ -253,6 +253,7 @@ mod tests {
             run_id: run_id.into(),
             shards: vec![0],
             attempt: 0,
+            retry: None,
         }
         .to_bytes()
     }
