@@ -182,6 +182,15 @@ impl Run {
                 skipped.lock().expect("not poisoned").push(shard);
                 return Ok(());
             }
+            // Another process of the run (a second resume) is computing it, or just did.
+            let Some(_claim) = store.claim(&self.keys.claim(shard))? else {
+                skipped.lock().expect("not poisoned").push(shard);
+                return Ok(());
+            };
+            if !options.skip_done && store.exists(&self.keys.marker(shard))? {
+                skipped.lock().expect("not poisoned").push(shard);
+                return Ok(());
+            }
             if let Some(hook) = options.before_shard {
                 hook(self, shard)?;
             }

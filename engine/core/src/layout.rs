@@ -4,6 +4,7 @@
 //! runs/<run_id>/manifest.json
 //! runs/<run_id>/shards/<shard>.json          a shard's outcome (written last)
 //! runs/<run_id>/started/<shard>.json         when a cloud worker began a shard
+//! runs/<run_id>/claims/<shard>               locked while a local process computes it
 //! runs/<run_id>/redispatched/<shard>.json    a straggler's one re-dispatch
 //! runs/<run_id>/cancel
 //! runs/<run_id>/retries/<attempt>.json      one retry of the run's failed rows
@@ -122,7 +123,7 @@ impl Table {
 
 /// Every key of the layout as a template with `{run_id}`, `{experiment}` and `{shard}`
 /// placeholders (for documentation and for checking IAM policies against the layout).
-pub const TEMPLATES: [(&str, &str); 13] = [
+pub const TEMPLATES: [(&str, &str); 14] = [
     ("manifest", "runs/{run_id}/manifest.json"),
     ("marker", "runs/{run_id}/shards/{shard}.json"),
     (
@@ -130,6 +131,7 @@ pub const TEMPLATES: [(&str, &str); 13] = [
         "runs/{run_id}/done/{shard}-{rows_failed}-{elapsed_ms}",
     ),
     ("started", "runs/{run_id}/started/{shard}.json"),
+    ("claim", "runs/{run_id}/claims/{shard}"),
     ("redispatched", "runs/{run_id}/redispatched/{shard}.json"),
     ("cancel", "runs/{run_id}/cancel"),
     ("retry", "runs/{run_id}/retries/{attempt}.json"),
@@ -289,6 +291,12 @@ impl RunKeys {
         )
     }
 
+    /// `runs/<run_id>/claims/<shard>`: locked (on a local disk) while a process computes the
+    /// shard, so concurrent executions of the run split its shards.
+    pub fn claim(&self, shard: u64) -> String {
+        format!("{}claims/{}", self.run_prefix(), self.shard_name(shard))
+    }
+
     /// `runs/<run_id>/started/`: the prefix of every started marker.
     pub fn started_prefix(&self) -> String {
         format!("{}started/", self.run_prefix())
@@ -446,6 +454,7 @@ mod tests {
                 "marker" => k.marker(2),
                 "done" => k.done(2, 3, 1500),
                 "started" => k.started(2),
+                "claim" => k.claim(2),
                 "redispatched" => k.redispatched(2),
                 "cancel" => k.cancel(),
                 "retry" => k.retry(2),

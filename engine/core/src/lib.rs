@@ -38,5 +38,5 @@ pub use memory_store::MemoryStore;
 pub use run::{KernelResolver, Manifest, Plan, RetryRecord, Run, RunInfo, ShardMarker};
 pub use spec::{FailureLimit, Limits, Spec, SpecFormat};
 pub use status::{Execution, RunState, RunStatus};
-pub use store::{LocalStore, Store};
+pub use store::{Claim, LocalStore, Store};
 pub use table::ColumnType;

@@ -22,6 +22,15 @@ pub trait Store: Send + Sync {
     }
     /// Removes the object at `key`; removing a missing object is not an error.
     fn delete(&self, key: &str) -> Result<()>;
+
+    /// Claims `key` for this process while the returned guard lives, so that executions
+    /// of one run in several processes (two resumes at once) split its shards instead of
+    /// each computing all of them. `None`: another live process holds the claim. A claim
+    /// dies with its process, so a crash never leaves a shard claimed. Stores that cannot
+    /// coordinate (S3, where workers get disjoint shard lists anyway) always grant it.
+    fn claim(&self, _key: &str) -> Result<Option<Claim>> {
+        Ok(Some(Claim(None)))
+    }
     /// Whether `list` costs a request per 1,000 keys (an object store such as S3): large
     /// listings are then split by key range and sent in parallel. A folder lists in one go.
     fn lists_in_pages(&self) -> bool {
@@ -134,7 +143,30 @@ impl LocalStore {
     }
 }
 
+/// A held claim ([`Store::claim`]): released when dropped (or when its process ends).
+#[derive(Debug)]
+pub struct Claim(#[allow(dead_code)] Option<fs::File>);
+
 impl Store for LocalStore {
+    fn claim(&self, key: &str) -> Result<Option<Claim>> {
+        let path = self.path(key)?;
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(|e| SweepError::storage(key, e))?;
+        }
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| SweepError::storage(key, e))?;
+        // An advisory lock the OS drops with the process: nothing to clean up after a crash.
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Claim(Some(file)))),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(SweepError::storage(key, e)),
+        }
+    }
+
     fn put(&self, key: &str, bytes: &[u8]) -> Result<()> {
         self.write_atomic(key, bytes, true).map(|_| ())
     }

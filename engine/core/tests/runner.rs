@@ -249,3 +249,29 @@ fn the_executor_skips_done_shards_calls_its_hook_and_refuses_unknown_shards() {
     assert!(report.computed.is_empty());
     std::fs::remove_dir_all(root).unwrap();
 }
+
+#[test]
+fn two_executions_of_one_run_at_once_split_its_shards() {
+    // Two resumes of one run at the same moment: each shard is computed by exactly one of
+    // them (a claim per shard, released with its holder), and together they do them all.
+    let root = temp_root("split");
+    let store = LocalStore::new(&root);
+    let run = Run::create(&store, spec("shard_size: 1\n"), "s", "t").unwrap();
+    let all: Vec<u64> = (0..run.plan().shards).collect();
+    let (a, b) = std::thread::scope(|scope| {
+        let go = || {
+            let store = LocalStore::new(&root);
+            run.execute(&store, &all, &ExecOptions::threads(1), &RunControl::new())
+                .unwrap()
+                .computed
+        };
+        let a = scope.spawn(go);
+        let b = scope.spawn(go);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let mut both: Vec<u64> = a.iter().chain(&b).copied().collect();
+    both.sort_unstable();
+    assert_eq!(both, all, "each shard once: {a:?} / {b:?}");
+    let status = run.status(&store).unwrap();
+    assert_eq!(status.shards_done, run.plan().shards);
+}

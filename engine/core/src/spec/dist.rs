@@ -134,7 +134,11 @@ fn parse_numeric_dist(
         } else {
             Err(SpecError::new(
                 fpath,
-                format!("{what} {x} is outside the allowed range {}", decl.bounds),
+                format!(
+                    "{what} {} is outside the allowed range {}",
+                    super::fields::short_number(x),
+                    decl.bounds
+                ),
             ))
         }
     };

@@ -5,6 +5,20 @@ use crate::error::SpecError;
 use crate::experiment::{ParamDecl, ValueType};
 use serde_json::Value as Json;
 
+/// A number for an error message, at 12 significant digits: a value computed by stepping
+/// (`range`, `linspace`) shows as `-8.2`, not `-8.200000000000001`.
+pub fn short_number(x: f64) -> String {
+    if !x.is_finite() {
+        return x.to_string();
+    }
+    let r = format!("{x:.11e}").parse::<f64>().unwrap_or(x);
+    if r != 0.0 && (r.abs() >= 1e16 || r.abs() < 1e-6) {
+        format!("{r:e}")
+    } else {
+        r.to_string()
+    }
+}
+
 /// Describes a JSON value for an error message: strings quoted, containers by kind.
 pub fn describe(v: &Json) -> String {
     match v {
@@ -198,6 +212,10 @@ mod tests {
         let e = int_field(&json!(0), "replicates", 1, 10).unwrap_err();
         assert_eq!(e.path, "replicates");
         assert_eq!(e.message, "0 is outside the allowed range [1, 10]");
+        assert_eq!(short_number(-10.0 + 9.0 * 0.2), "-8.2");
+        assert_eq!(short_number(0.1 + 0.2), "0.3");
+        assert_eq!(short_number(1e300), "1e300");
+        assert_eq!(short_number(123456.5), "123456.5");
         let e = int_field(&json!(-1), "seed", 0, 9).unwrap_err();
         assert_eq!(e.message, "-1 is outside the allowed range [0, 9]");
         let e = int_field(&json!(1e30), "seed", 0, 9).unwrap_err();

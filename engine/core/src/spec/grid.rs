@@ -203,9 +203,13 @@ pub(super) fn check_value(value: &Value, decl: &ParamDecl, path: &str) -> Result
         Value::Float(_) | Value::Int(_) => {
             let x = value.as_f64().expect("numeric");
             if !decl.bounds.contains(x) {
+                let shown = match value {
+                    Value::Float(f) => super::fields::short_number(*f),
+                    other => other.to_string(),
+                };
                 return Err(SpecError::new(
                     path,
-                    format!("{value} is outside the allowed range {}", decl.bounds),
+                    format!("{shown} is outside the allowed range {}", decl.bounds),
                 ));
             }
         }
