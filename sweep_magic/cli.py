@@ -8,13 +8,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from .config import load_config
 from .errors import (
+    BackendError,
+    QueryError,
     RunCancelledError,
+    RunNotFoundError,
     SweepError,
 )
 from .estimate import add_cli_parser as _add_estimate_parser
@@ -37,13 +42,39 @@ def _experiment_dict(e: Experiment) -> dict[str, object]:
     }
 
 
-def _print_experiment(e: Experiment) -> None:
+def plural(count: int, word: str) -> str:
+    """``1 point``, ``2 points``: a count and its noun, singular or plural."""
+    return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"
+
+
+def _param_cells(e: Experiment) -> list[tuple[str, str, str, str, str]]:
+    """Name, type, default, allowed values and description of each parameter of ``e``."""
+    return [
+        (
+            p.name,
+            p.type,
+            "required" if p.required else f"default {json.dumps(p.default)}",
+            p.bounds or ", ".join(p.choices),
+            p.description,
+        )
+        for p in e.params
+    ]
+
+
+def _column_widths(exps: Sequence[Experiment]) -> list[int]:
+    """Widths of the parameter columns (all but the description) over ``exps``, so that the
+    listing's columns line up from one experiment to the next."""
+    rows = [row for e in exps for row in _param_cells(e)]
+    return [max((len(row[i]) for row in rows), default=0) for i in range(4)]
+
+
+def _print_experiment(e: Experiment, widths: Sequence[int] | None = None) -> None:
+    widths = widths if widths is not None else _column_widths([e])
     print(f"{e.name}: {e.description}")
     print(f"  origin: {e.origin}" + (f", sha256 {e.sha256[:12]}" if e.sha256 else ""))
-    for p in e.params:
-        default = "required" if p.required else f"default {json.dumps(p.default)}"
-        allowed = p.bounds or (", ".join(p.choices) if p.choices else "")
-        print(f"  {p.name:<14} {p.type:<6} {default:<18} {allowed:<22} {p.description}")
+    for *cells, description in _param_cells(e):
+        columns = "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))
+        print(f"  {columns}  {description}".rstrip())
     print("  metrics: " + ", ".join(f"{m.name} ({m.type})" for m in e.metrics))
 
 
@@ -52,8 +83,9 @@ def _print_experiments(as_json: bool) -> None:
     if as_json:
         print(json.dumps([_experiment_dict(e) for e in exps], indent=2))
         return
+    widths = _column_widths(exps)
     for e in exps:
-        _print_experiment(e)
+        _print_experiment(e, widths)
         print()
 
 
@@ -74,37 +106,144 @@ def _summary(r: Run, elapsed: float) -> dict[str, object]:
     }
 
 
+class _CtrlC:
+    """Ctrl-C during ``sweep run`` and ``sweep resume``, installed before the run is created.
+
+    The first SIGINT cancels the run's execution without raising anything: the wait ends by
+    itself once the rows in progress are done (with :class:`RunCancelledError`), and the
+    command prints how to resume. A SIGINT that comes while the run is still being created
+    (or a Ray cluster reached) takes effect as soon as its handle exists. On the cloud backend,
+    where Ctrl-C only stops waiting, it raises ``KeyboardInterrupt`` instead.
+
+    Every later SIGINT is ignored until the process exits. Raised as ``KeyboardInterrupt``, a
+    second Ctrl-C could cut short the wait for the engine's threads, and an interpreter that
+    shuts down while they compute is aborted by CPython when they return to it (``FATAL:
+    exception not rethrown``); one arriving after the interpreter has put the default handlers
+    back would kill the process instead of letting it exit with 130. ``SIG_IGN``, unlike a
+    Python handler, is kept through the shutdown."""
+
+    def __init__(self) -> None:
+        self.handle: Run | None = None
+        self.stop_waiting_only = False
+        self.interrupted = False
+        self._acted = False
+        self._previous: Any = None
+        self._installed = False
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+            self._installed = True
+        except ValueError:  # not on the main thread: Ctrl-C stays as it was
+            pass
+
+    def attach(self, handle: Run, *, stop_waiting_only: bool) -> None:
+        """The run Ctrl-C stops from now on (at once, if Ctrl-C came already)."""
+        self.handle = handle
+        self.stop_waiting_only = stop_waiting_only
+        if self.interrupted:
+            self._act()
+
+    def _on_sigint(self, signum: int, frame: object) -> None:
+        if self.interrupted:  # caught before SIG_IGN took over, run by signal.signal below
+            return
+        self.interrupted = True
+        _ignore_sigint()
+        if self.handle is not None:
+            self._act()
+
+    def _act(self) -> None:
+        if self._acted or self.handle is None:
+            return
+        self._acted = True
+        if self.stop_waiting_only:
+            raise KeyboardInterrupt
+        # The execution (not Run.cancel, which also writes a cancel marker): the run stays
+        # "incomplete", as after a single Ctrl-C in Python. The rows in progress finish.
+        execution = self.handle._execution
+        if execution is not None:
+            execution.cancel()
+
+    def release(self) -> None:
+        """Puts the previous handler back, unless a Ctrl-C came: then the command is about to
+        exit with 130, and a late Ctrl-C must not turn that into a traceback."""
+        if self._installed and not self.interrupted:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _attach_ctrl_c(args: argparse.Namespace, handle: Run, *, stop_waiting_only: bool) -> None:
+    guard: _CtrlC | None = getattr(args, "ctrl_c", None)
+    if guard is not None:
+        guard.attach(handle, stop_waiting_only=stop_waiting_only)
+
+
+def _ignore_sigint() -> None:
+    """Ignores SIGINT from now on, without the race of ``signal.signal(SIGINT, SIG_IGN)``
+    alone: a SIGINT the C handler catches just before that call changes the handler is then
+    reported as "Signal 2 ignored due to race condition" with a traceback. The C library's
+    ``signal()`` first stops the operating system from calling Python's handler at all; then
+    ``signal.signal`` runs any SIGINT caught before (with the handler still in place) and
+    records SIG_IGN, which Python keeps through its shutdown."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.signal.restype = ctypes.c_void_p
+        libc.signal.argtypes = (ctypes.c_int, ctypes.c_void_p)
+        libc.signal(signal.SIGINT, 1)  # 1 = SIG_IGN
+    except (OSError, AttributeError):  # no C library to call: only the small race remains
+        pass
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _resume_hint(handle: Run, done: int) -> str:
+    return (
+        f"interrupted: {done} of {plural(handle.plan['shards'], 'shard')} finished and kept "
+        f"under {handle.root}; finish with: sweep resume {handle.run_id} --root {handle.root}"
+    )
+
+
+def with_threshold(spec: Spec, max_failures: int | None, max_failure_rate: float | None) -> Spec:
+    """``spec`` with the failure threshold given on the command line (``--max-failures``,
+    ``--max-failure-rate``) in place of its own; validated as the spec fields are."""
+    extra: dict[str, object] = {}
+    if max_failures is not None:
+        extra["max_failures"] = max_failures
+    if max_failure_rate is not None:
+        extra["max_failure_rate"] = max_failure_rate
+    if not extra:
+        return spec
+    return Spec({**spec.normalized, **extra}, max_rows=spec.max_rows)
+
+
 def _run(args: argparse.Namespace) -> int:
-    spec = Spec.from_file(args.spec)
+    spec = with_threshold(Spec.from_file(args.spec), args.max_failures, args.max_failure_rate)
     started = time.monotonic()
     backend = "cloud" if args.cloud else args.backend
     on_cloud = (backend or load_config().backend) == "cloud"
     handle = run(spec, backend=backend, root=args.root, threads=args.threads, address=args.address)
-    if not args.json:
-        print(
-            f"run {handle.run_id}: {spec.points} points x {spec.rows // max(spec.points, 1)} "
-            f"replicates in {handle.plan['shards']} shards on {backend or load_config().backend}",
-            file=sys.stderr,
-        )
-        if "shard_choice" in handle.manifest:
-            print(f"  {handle.manifest['shard_choice']}", file=sys.stderr)
     shards = handle.plan["shards"]
     try:
+        _attach_ctrl_c(args, handle, stop_waiting_only=on_cloud)
+        if not args.json:
+            replicates = spec.rows // max(spec.points, 1)
+            print(
+                f"run {handle.run_id}: {plural(spec.points, 'point')} x "
+                f"{plural(replicates, 'replicate')} in {plural(shards, 'shard')} on "
+                f"{backend or load_config().backend}",
+                file=sys.stderr,
+            )
+            if "shard_choice" in handle.manifest:
+                print(f"  {handle.manifest['shard_choice']}", file=sys.stderr)
         handle.wait(progress=not args.json and sys.stderr.isatty())
     except (KeyboardInterrupt, RunCancelledError):
         done = handle.status().shards_done
         if on_cloud:
             print(
-                f"stopped waiting: {done} of {shards} shards done; the run goes on in the "
-                f"cloud: sweep status {handle.run_id} --cloud",
+                f"stopped waiting: {done} of {plural(shards, 'shard')} done; the run goes on "
+                f"in the cloud: sweep status {handle.run_id} --cloud",
                 file=sys.stderr,
             )
             return 130
-        print(
-            f"interrupted: {done} of {shards} shards finished and kept under {handle.root}; "
-            f"finish with: sweep resume {handle.run_id} --root {handle.root}",
-            file=sys.stderr,
-        )
+        print(_resume_hint(handle, done), file=sys.stderr)
         return 130
     summary = _summary(handle, time.monotonic() - started)
     if args.json:
@@ -176,31 +315,112 @@ def _resume(args: argparse.Namespace) -> int:
     handle = resume(
         args.run_id, root=args.root, backend=backend, threads=args.threads, address=args.address
     )
+    on_cloud = (backend or load_config().backend) == "cloud"
     try:
-        handle.wait(progress=sys.stderr.isatty())
+        _attach_ctrl_c(args, handle, stop_waiting_only=on_cloud)
+        handle.wait(progress=not args.json and sys.stderr.isatty())
     except (KeyboardInterrupt, RunCancelledError):
-        print(f"interrupted again: {handle.status().shards_done} shards done", file=sys.stderr)
+        done = handle.status().shards_done
+        if on_cloud:
+            print(
+                f"stopped waiting: {done} of {plural(handle.plan['shards'], 'shard')} done; the "
+                f"run goes on in the cloud: sweep status {handle.run_id} --cloud",
+                file=sys.stderr,
+            )
+        else:
+            print(_resume_hint(handle, done), file=sys.stderr)
         return 130
     st = handle.status()
-    print(json.dumps(_status_dict(st)) if args.json else f"{st.run_id}: {st.state}")
+    if args.json:
+        print(json.dumps(_status_dict(st)))
+    else:
+        print(
+            f"{st.run_id}: {st.state}, {st.rows_ok} rows ok, {st.rows_failed} failed, "
+            f"{st.elapsed_s:.2f} s"
+        )
+    return 0
+
+
+def _retry(args: argparse.Namespace) -> int:
+    from .run import retry_failed
+
+    kinds: list[str] = args.error_kinds
+    backend = "cloud" if args.cloud else args.backend
+    on_cloud = (backend or load_config().backend) == "cloud"
+    started = time.monotonic()
+    handle = retry_failed(
+        args.run_id,
+        kinds,
+        root=args.root,
+        backend=backend,
+        threads=args.threads,
+        address=args.address,
+    )
+    try:
+        _attach_ctrl_c(args, handle, stop_waiting_only=on_cloud)
+        handle.wait(progress=not args.json and sys.stderr.isatty())
+    except (KeyboardInterrupt, RunCancelledError):
+        print(
+            f"interrupted: rows recovered so far are kept; retry again with: sweep retry "
+            f"{handle.run_id}" + ("" if on_cloud else f" --root {handle.root}"),
+            file=sys.stderr,
+        )
+        return 130
+    record = handle.retries()[-1] if not on_cloud else None
+    st = handle.status()
+    if args.json:
+        print(json.dumps({**_status_dict(st), "retry": record}))
+        return 0
+    which = ", ".join(kinds) if kinds else "every error kind"
+    if record is not None and record.get("rows_retried") is not None:
+        retried, recovered = record["rows_retried"], record["rows_recovered"]
+        print(
+            f"retry {record['attempt']} of run {st.run_id} ({which}): "
+            f"{plural(int(retried), 'row')} retried, {int(recovered):,} recovered, "
+            f"{int(retried) - int(recovered):,} failed again; "
+            f"{time.monotonic() - started:.2f} s"
+        )
+    print(f"{st.run_id}: {st.state}, {st.rows_ok:,} rows ok, {st.rows_failed:,} failed")
     return 0
 
 
 def _cancel(args: argparse.Namespace) -> int:
     handle = open_run(args.run_id, root=args.root, cloud=_cloud(args))
+    st = handle.status()
+    if st.state == "complete":
+        # Nothing left to stop: a cancel marker would only make a finished run look stopped.
+        print(f"run {handle.run_id} is already complete: nothing to cancel")
+        return 0
     handle.cancel()
     print(f"cancel requested for {handle.run_id}; running shards stop before their next shard")
     return 0
 
 
+def name_the_root(
+    exc: RunNotFoundError, root: str | os.PathLike[str] | None, cloud: bool
+) -> RunNotFoundError:
+    """``exc`` with the place that was searched for the run added to its message."""
+    config = load_config()
+    if cloud:
+        place = config.s3_root or config.api_url
+        where = f"in the cloud deployment {place}" if place else "in the cloud deployment"
+    else:
+        place = str(config.resolve_root(root))
+        where = f"under {place} (--root or SWEEP_ROOT chooses the root)"
+    if place and place in exc.message:
+        return exc
+    return RunNotFoundError(f"{exc.message} {where}", exc.path)
+
+
 def _query(args: argparse.Namespace) -> int:
-    from .query import query
+    from .query import query, records_json
 
     df = query(args.sql, root=args.root, cloud=_cloud(args))
     if args.format == "csv":
         print(df.to_csv(index=False), end="")
     elif args.format == "json":
-        print(df.to_json(orient="records", date_format="iso"))
+        # Exact floats: pandas' to_json keeps only 10 significant digits by default.
+        print(records_json(df))
     else:
         print(df.to_string(index=False, max_rows=args.max_rows))
     return 0
@@ -212,6 +432,7 @@ def _validate(args: argparse.Namespace) -> int:
         print(
             json.dumps(
                 {
+                    "ok": True,
                     "valid": True,
                     "hash": spec.hash,
                     "points": spec.points,
@@ -223,8 +444,8 @@ def _validate(args: argparse.Namespace) -> int:
         )
     else:
         print(
-            f"ok: {spec.experiment}, {spec.points} points, {spec.rows} rows, "
-            f"{spec.shards} shards, hash {spec.hash[:12]}"
+            f"ok: {spec.experiment}, {plural(spec.points, 'point')}, {plural(spec.rows, 'row')}, "
+            f"{plural(spec.shards, 'shard')}, hash {spec.hash[:12]}"
         )
     return 0
 
@@ -306,6 +527,26 @@ def _local_cloud(args: argparse.Namespace) -> int:
                 signal.signal(signum, handler)
 
 
+def threads_option(text: str) -> int:
+    """``--threads``: a whole number, at least 1, or 0 for every core (as ``SWEEP_THREADS``)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 1, or 0 for all cores; got {n}")
+    return n
+
+
+def _error_dict(exc: SweepError, *, validating: bool) -> dict[str, object]:
+    kinds = {BackendError: "backend", QueryError: "query"}
+    kind = exc.kind or next((k for t, k in kinds.items() if isinstance(exc, t)), "error")
+    payload: dict[str, object] = {"ok": False}
+    if validating:
+        payload["valid"] = False
+    return payload | {"error": exc.message, "kind": kind, "path": exc.path}
+
+
 def _parser() -> argparse.ArgumentParser:
     # Options shared by several commands, each defined once (argparse parent parsers).
     root = argparse.ArgumentParser(add_help=False)
@@ -325,7 +566,10 @@ def _parser() -> argparse.ArgumentParser:
         "--backend", default=None, help="backend (default: SWEEP_BACKEND or local)"
     )
     execute.add_argument(
-        "--threads", type=int, default=None, help="worker threads (default: all cores)"
+        "--threads",
+        type=threads_option,
+        default=None,
+        help="worker threads, 0 for all cores (default: SWEEP_THREADS or all cores)",
     )
     execute.add_argument(
         "--address", default=None, help="Ray cluster address (default: RAY_ADDRESS or local)"
@@ -368,6 +612,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("spec", help="spec file (.yaml, .json or .toml)")
     p.add_argument("--rows", type=int, default=10, help="result rows to print (default 10)")
+    p.add_argument(
+        "--max-failures",
+        type=int,
+        default=None,
+        metavar="N",
+        help="stop the run (state failed) once more than N rows have failed (overrides the "
+        "spec's max_failures)",
+    )
+    p.add_argument(
+        "--max-failure-rate",
+        type=float,
+        default=None,
+        metavar="R",
+        help="stop the run once more than this fraction of its rows have failed, in (0, 1] "
+        "(overrides the spec's max_failure_rate)",
+    )
 
     p = sub.add_parser("status", parents=[root, cloud, as_json], help="progress of a run")
     p.add_argument("run_id")
@@ -380,6 +640,21 @@ def _parser() -> argparse.ArgumentParser:
         help="compute the shards of a run that have no marker",
     )
     p.add_argument("run_id")
+
+    p = sub.add_parser(
+        "retry",
+        parents=[root, execute, cloud, kernels, as_json],
+        help="compute a run's failed rows again, into the same run",
+    )
+    p.add_argument("run_id")
+    p.add_argument(
+        "--error-kind",
+        dest="error_kinds",
+        action="append",
+        default=[],
+        metavar="KIND",
+        help="retry only failed rows of this error_kind (repeatable; default: every kind)",
+    )
 
     p = sub.add_parser(
         "query",
@@ -434,6 +709,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sweep`` command."""
     args = _parser().parse_args(argv)
+    # Ctrl-C during `run` and `resume` stops the run: see _CtrlC.
+    args.ctrl_c = _CtrlC() if args.command in ("run", "resume", "retry") else None
     try:
         if getattr(args, "kernels", None) is not None:
             from .rust_kernels import load_env_kernels, load_kernels
@@ -458,6 +735,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "status": _status,
             "runs": _runs,
             "resume": _resume,
+            "retry": _retry,
             "cancel": _cancel,
             "query": _query,
             "estimate": _estimate_main,
@@ -466,12 +744,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         return commands[args.command](args)
     except SweepError as exc:
+        if isinstance(exc, RunNotFoundError) and getattr(args, "run_id", None):
+            exc = name_the_root(exc, args.root, _cloud(args))
         print(f"error: {exc}", file=sys.stderr)
+        if getattr(args, "json", False):
+            # --json promises JSON on stdout, failures included.
+            print(json.dumps(_error_dict(exc, validating=args.command == "validate")))
         return exc.exit_code
+    except KeyboardInterrupt:
+        # A later Ctrl-C must not cut short the clean-up at exit (see _CtrlC).
+        _ignore_sigint()
+        print("interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:
         # Output piped into `head` and the like: stop quietly, as Unix tools do.
         sys.stderr.close()
         return 0
+    finally:
+        if args.ctrl_c is not None:
+            args.ctrl_c.release()
 
 
 if __name__ == "__main__":

@@ -7,14 +7,25 @@ Python kernel, use :func:`sweep_magic.param` with :func:`sweep_magic.experiment`
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _native
 from ._types import ExperimentEntry
 
-__all__ = ["Experiment", "MetricInfo", "ParamInfo", "experiments", "get_experiment"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "Experiment",
+    "ExperimentList",
+    "MetricInfo",
+    "ParamInfo",
+    "experiments",
+    "get_experiment",
+]
 
 
 @dataclass(frozen=True)
@@ -100,9 +111,56 @@ def _registry() -> tuple[Experiment, ...]:
     return tuple(experiment_from_entry(e) for e in _native.experiments())
 
 
-def experiments() -> list[Experiment]:
-    """Every registered experiment, sorted by name."""
-    return list(_registry())
+class ExperimentList(list[Experiment]):
+    """The experiments :func:`experiments` returns: a list of :class:`Experiment`, shown in
+    one line (``repr``) or as a table of parameters in a notebook; :meth:`to_pandas` gives the
+    table as a DataFrame."""
+
+    def to_pandas(self) -> pd.DataFrame:
+        """One row per experiment and parameter: type, default, bounds or choices, unit."""
+        import pandas as pd
+
+        rows = [
+            {
+                "experiment": e.name,
+                "param": p.name,
+                "type": p.type,
+                "default": "required" if p.required else p.default,
+                "bounds": p.bounds or ", ".join(p.choices),
+                "unit": p.unit,
+                "description": p.description,
+            }
+            for e in self
+            for p in e.params
+        ]
+        columns = ["experiment", "param", "type", "default", "bounds", "unit", "description"]
+        return pd.DataFrame(rows, columns=columns)
+
+    def __repr__(self) -> str:
+        names = ", ".join(e.name for e in self)
+        return (
+            f"<{len(self)} experiments: {names}; .to_pandas() lists their parameters, "
+            "`sweep experiments` describes them>"
+        )
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        rows = "".join(
+            f"<tr><td><b>{e(x.name)}</b></td>"
+            f"<td>{e(', '.join(f'{p.name} ({p.type})' for p in x.params))}</td>"
+            f"<td>{e(', '.join(f'{m.name} ({m.type})' for m in x.metrics))}</td>"
+            f"<td>{e(x.description)}</td></tr>"
+            for x in self
+        )
+        return (
+            "<table><tr><th>experiment</th><th>parameters</th><th>metrics</th>"
+            f"<th>description</th></tr>{rows}</table>"
+        )
+
+
+def experiments() -> ExperimentList:
+    """Every registered experiment, sorted by name (a list with a short ``repr``)."""
+    return ExperimentList(_registry())
 
 
 def get_experiment(name: str) -> Experiment:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     import pyarrow.fs as pafs
 
 __all__ = ["Run", "RunStatus"]
+
+#: ``sweep_magic.run.retry_failed``, set by that module when it is imported (the package's
+#: ``__init__`` imports it): choosing a backend is the run module's job, and it imports this
+#: one, so the handle reaches it through this reference rather than an import.
+retry_failed_hook: Callable[..., Run] | None = None
 
 _ARROW_TYPES = {"bigint": "int64", "double": "float64", "boolean": "bool_", "string": "string"}
 
@@ -313,12 +318,12 @@ class Run:
     ) -> Run:
         """Computes this run's failed rows again (all, or those of ``error_kind``) into the
         same run; see :func:`sweep_magic.retry_failed`. Returns the handle of the retry."""
-        from .run import retry_failed
-
+        if retry_failed_hook is None:  # only when sweep_magic.handle is used on its own
+            raise RuntimeError("import sweep_magic before retrying a run")
         # A stopped run's failed rows can be retried all the same.
         with contextlib.suppress(RunFailedError, RunCancelledError):
             self.wait()
-        return retry_failed(
+        return retry_failed_hook(
             self.run_id,
             error_kind,
             root=self.root,

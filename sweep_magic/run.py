@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _native
+from . import handle as handle_module
 from .backends import BackendOptions, get_backend
 from .config import load_config
 from .errors import BackendError
@@ -100,6 +101,8 @@ def retry_failed(
     handle: Run = retry(run_id, root, kinds)
     return handle
 
+
+handle_module.retry_failed_hook = retry_failed
 
 _RUNS_COLUMNS = [
     "run_id",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import tomllib
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -75,6 +76,37 @@ def _row_limit(max_rows: int | None, max_points: int | None) -> int | None:
     return max_points
 
 
+def _read_spec_file(path: str | os.PathLike[str]) -> str:
+    """The text of a spec file; :class:`SpecError` if it is missing, unreadable or too big."""
+    p = Path(path)
+    limit = load_config().max_spec_bytes
+    try:
+        if p.stat().st_size > limit:
+            raise SpecError(
+                f"spec file {str(p)!r} is {p.stat().st_size} bytes, over the limit of "
+                f"{limit} bytes (SWEEP_MAX_SPEC_BYTES)"
+            )
+        return p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"spec file {p} not found") from None
+    except OSError as exc:
+        raise SpecError(f"cannot read spec file {str(p)!r}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"cannot read spec file {str(p)!r}: not UTF-8 text") from None
+
+
+def _with_toml_reason(exc: SpecError, text: str, fmt: str) -> SpecError:
+    """The engine's TOML syntax errors give a position but not what is wrong there: add
+    Python's own reading of the text (its message names the line and column)."""
+    if fmt != "toml" or not exc.message.startswith("not valid TOML"):
+        return exc
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as reason:
+        return SpecError(f"not valid TOML: {reason}", exc.path)
+    return exc
+
+
 @dataclass(frozen=True)
 class _Checked:
     normalized: dict[str, Any]
@@ -85,10 +117,11 @@ class _Checked:
 class Spec:
     """A validated sweep spec.
 
-    Build one from a mapping (``sm.Spec({...})``), from text (``Spec.from_text``) or from a
-    JSON/YAML/TOML file (``Spec.from_file``). Construction validates against the experiment
-    registry and the row limit, raising :class:`SpecError` (with the field path) on the
-    first problem.
+    Build one from a mapping (``sm.Spec({...})``), from a JSON/YAML/TOML file
+    (``sm.Spec("spec.yaml")``: a ``str`` or ``Path``, as :func:`sweep_magic.run` takes; or
+    ``Spec.from_file``) or from text (``Spec.from_text``). Construction validates against the
+    experiment registry and the row limit, raising :class:`SpecError` (with the field path)
+    on the first problem.
 
     The row limit counts points times replicates. It is ``max_rows`` if given, else the
     ``SWEEP_MAX_POINTS`` environment variable (whose name predates the rename; it too counts
@@ -97,12 +130,17 @@ class Spec:
 
     def __init__(
         self,
-        source: Mapping[str, Any],
+        source: Mapping[str, Any] | str | os.PathLike[str],
         *,
         max_rows: int | None = None,
         max_points: int | None = None,
     ) -> None:
         max_rows = _row_limit(max_rows, max_points)
+        if isinstance(source, (str, os.PathLike)):
+            if isinstance(source, str) and "\n" in source:
+                raise SpecError("Spec(str) reads a spec file; for spec text use Spec.from_text")
+            self._init(_read_spec_file(source), format_for_path(source), max_rows)
+            return
         if not isinstance(source, Mapping):
             raise SpecError(f"a spec must be a mapping, got {type(source).__name__}")
         bad = _find_non_finite(dict(source), "")
@@ -118,7 +156,10 @@ class Spec:
         load_env_kernels()  # SWEEP_KERNELS: Rust kernels to register before validating
         config = load_config()
         limit = max_rows if max_rows is not None else config.max_points
-        raw = _native.check_spec(text, fmt, limit, config.max_spec_bytes)
+        try:
+            raw = _native.check_spec(text, fmt, limit, config.max_spec_bytes)
+        except SpecError as exc:
+            raise _with_toml_reason(exc, text, fmt) from None
         self._checked = _Checked(raw["spec"], raw["hash"], raw["plan"])
         self._shard_size_given = raw["shard_size_given"]
         self._max_rows = limit
@@ -147,18 +188,7 @@ class Spec:
     ) -> Spec:
         """Reads a spec file; the format comes from its extension (YAML if unknown)."""
         max_rows = _row_limit(max_rows, max_points)
-        p = Path(path)
-        limit = load_config().max_spec_bytes
-        try:
-            if p.stat().st_size > limit:
-                raise SpecError(
-                    f"spec file {str(p)!r} is {p.stat().st_size} bytes, over the limit of "
-                    f"{limit} bytes (SWEEP_MAX_SPEC_BYTES)"
-                )
-            text = p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise SpecError(f"cannot read spec file {str(p)!r}: {exc.strerror}") from None
-        return cls.from_text(text, format_for_path(p), max_rows=max_rows)
+        return cls.from_text(_read_spec_file(path), format_for_path(path), max_rows=max_rows)
 
     @property
     def shard_size_given(self) -> bool:

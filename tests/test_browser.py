@@ -1,6 +1,7 @@
 """The editor in a real browser: JupyterLab on loopback, headless Chromium driven by
-Playwright. Opens 02_editor, runs it, edits a parameter in the widget, clicks Run, and waits
-for the progress bar to finish and the result table to render. Saves a screenshot.
+Playwright. Opens 02_editor, runs it, edits parameters in the widget, clicks Run, watches the
+live plot beside the table redraw while shards complete, and waits for the progress bar to
+finish and the result table to render. Saves screenshots (the page, and the live plot).
 
 Without Chromium the test skips on a developer's machine, but fails under CI (``CI`` set) and
 under scripts/test.sh (which sets ``SWEEP_REQUIRE_BROWSER=1``): there a missing browser is a
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -23,6 +25,9 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+#: Monte Carlo paths per row in the clicked run: about a second per row on one core here
+#: (10 rows on two threads: about 5 s to watch).
+PATHS = 100_000_000
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "tests" / "artifacts"
 
@@ -58,6 +63,32 @@ CELL_STARTED = """() => Array.from(document.querySelectorAll('.jp-InputPrompt'))
     .some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"""
 
 
+# The live plot's current image: its bytes' SHA-256 (the src is a blob: URL, new per draw),
+# size, and the caption beside it ("k of n rows").
+LIVE_PLOT = """async () => {
+    const img = document.querySelector('.jp-OutputArea img.sweep-live-plot');
+    if (!img || !img.src) return null;
+    const box = img.closest('.sweep-live');
+    const caption = box ? box.innerText : '';
+    try {
+        const bytes = await (await fetch(img.src)).arrayBuffer();
+        if (bytes.byteLength === 0) return null;
+        const digest = await crypto.subtle.digest('SHA-256', bytes);
+        const hex = [...new Uint8Array(digest)].map(b => b.toString(16).padStart(2, '0')).join('');
+        return {digest: hex, size: bytes.byteLength, caption: caption};
+    } catch (e) {
+        return null;  // replaced (and revoked) between reading src and fetching it
+    }
+}"""
+
+
+def _rows_shown(caption: str) -> tuple[int, int] | None:
+    found = re.search(r"([\d,]+) of ([\d,]+) rows", caption)
+    if found is None:
+        return None
+    return int(found.group(1).replace(",", "")), int(found.group(2).replace(",", ""))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -71,7 +102,14 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     shutil.copy(REPO / "notebooks" / "02_editor.ipynb", work)
     root = tmp_path / "results"
     port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ, "SWEEP_ROOT": str(root), "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg")}
+    env = {
+        **os.environ,
+        "SWEEP_ROOT": str(root),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"),
+        # Two worker threads whatever the machine: the clicked run's 10 shards finish in
+        # waves, so the live plot has partial results to draw on any number of cores.
+        "SWEEP_THREADS": "2",
+    }
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -157,7 +195,9 @@ def test_editor_runs_from_a_click_in_jupyterlab(lab: tuple[str, Path]) -> None:
                 "'.jp-OutputArea .widget-hprogress .progress-bar-success').length > 0",
                 timeout=120_000,
             )
-            # Edit a parameter as a user would: replicates 3 -> 1, then click Run.
+            # Edit parameters as a user would: replicates 3 -> 1, and enough Monte Carlo paths
+            # per row (about a second each) that the run lasts long enough to watch; then
+            # click Run.
             replicates = (
                 page.locator(".jp-OutputArea .widget-inline-hbox", has_text="replicates")
                 .locator("input")
@@ -165,7 +205,15 @@ def test_editor_runs_from_a_click_in_jupyterlab(lab: tuple[str, Path]) -> None:
             )
             replicates.fill("1")
             replicates.press("Enter")
-            time.sleep(1)
+            paths = page.locator(".jp-OutputArea .widget-hbox", has_text="paths").locator("input")
+            paths.first.fill(str(PATHS))
+            paths.first.press("Enter")
+            # The form re-estimates (timing three rows) before the YAML shows the new value.
+            page.wait_for_function(
+                "[...document.querySelectorAll('.jp-OutputArea textarea')]"
+                f".some(t => t.value.includes('paths: {PATHS}'))",
+                timeout=120_000,
+            )
             runs_before = set(root.glob("runs/*"))
             run_button.click()
             deadline = time.monotonic() + 120
@@ -177,12 +225,32 @@ def test_editor_runs_from_a_click_in_jupyterlab(lab: tuple[str, Path]) -> None:
             (new_run,) = new_runs
             manifest = json.loads((new_run / "manifest.json").read_text())
             assert manifest["spec"]["replicates"] == 1
-            page.wait_for_function(
-                "[...document.querySelectorAll('.jp-OutputArea .widget-hprogress .progress-bar')]"
+            assert manifest["spec"]["params"]["paths"] == PATHS
+            total = manifest["plan"]["rows"]
+            # Watch the live plot while the run goes: every distinct image, with its caption.
+            progress_done = (
+                "() => [...document.querySelectorAll("
+                "'.jp-OutputArea .widget-hprogress .progress-bar')]"
                 ".some(b => b.style.width === '100%'"
-                " && b.classList.contains('progress-bar-success'))",
-                timeout=120_000,
+                " && b.classList.contains('progress-bar-success'))"
             )
+            draws: dict[str, tuple[int, int] | None] = {}
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                seen = page.evaluate(LIVE_PLOT)
+                if seen is not None:
+                    draws.setdefault(seen["digest"], _rows_shown(seen["caption"]))
+                if page.evaluate(progress_done) and any(
+                    shown == (total, total) for shown in draws.values()
+                ):
+                    break
+                time.sleep(0.15)
+            page.wait_for_function(progress_done, timeout=120_000)
+            partial = {d: shown for d, shown in draws.items() if shown and 0 < shown[0] < total}
+            assert len(partial) >= 2, f"fewer than two draws during the run: {draws}"
+            assert len({shown[0] for shown in partial.values()}) >= 2, draws
+            assert (total, total) in draws.values(), draws
+            print(f"live plot: {len(partial)} draws during the run, {len(draws)} in all")
             # The result table of the new run: 10 points x 1 replicate.
             page.wait_for_function(
                 "(() => { const t = [...document.querySelectorAll("
@@ -192,6 +260,19 @@ def test_editor_runs_from_a_click_in_jupyterlab(lab: tuple[str, Path]) -> None:
             )
             marker_count = len(list((new_run / "shards").glob("*.json")))
             assert marker_count == manifest["plan"]["shards"]
+            # The plot sits beside the table, and its dropdown switches the metric.
+            live = page.locator(".jp-OutputArea .sweep-live").first
+            live.screenshot(path=str(ARTIFACTS / "live_plot.png"))
+            before = page.evaluate(LIVE_PLOT)
+            assert before is not None
+            live.locator("select").first.select_option("std_error")
+            deadline = time.monotonic() + 60
+            after = before
+            while time.monotonic() < deadline and after["digest"] == before["digest"]:
+                time.sleep(0.2)
+                after = page.evaluate(LIVE_PLOT) or before
+            assert after["digest"] != before["digest"], "switching the metric did not redraw"
+            assert _rows_shown(after["caption"]) == (total, total)
         except Exception:
             html = page.evaluate(
                 "[...document.querySelectorAll('.jp-OutputArea .widget-hprogress')]"

@@ -340,7 +340,7 @@ def test_the_editor_uses_the_estimate_packages_local_model(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pytest.importorskip("ipywidgets", reason="the editor needs ipywidgets")
-    from sweep_magic.editor import SpecEditor
+    from sweep_magic.editor import SpecEditor, _describe_time
 
     ed = SpecEditor("gbm_option")
     ed.set("s0", 100.0)
@@ -357,7 +357,12 @@ def test_the_editor_uses_the_estimate_packages_local_model(
     assert ed.spec is not None
     expected = quick_local_seconds(ed.spec, 2e-3, cores=cores)
     assert ed.estimated_seconds == expected
-    assert f"about {format_duration(expected)} on {cores} cores" in ed.info.value
+    # Under a second the editor gives the rate instead of a sub-second duration.
+    assert ed.info.value.endswith(_describe_time(expected, 81, cores)), ed.info.value
+    monkeypatch.setattr(_native, "time_rows", lambda text, fmt, n: 2.0)
+    ed.set("sigma", [0.1, 0.2])
+    slow = quick_local_seconds(ed.spec, 2.0, cores=cores)
+    assert f"about {format_duration(slow)} on {cores} cores" in ed.info.value
     # An invalid spec has no estimate.
     ed.set("sigma", 9.0)
     assert ed.spec is None

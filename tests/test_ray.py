@@ -134,3 +134,39 @@ def test_python_kernels_run_on_ray_workers(root: Path) -> None:
     import os
 
     assert os.getpid() not in set(on_ray["pid"])
+
+
+def test_failed_rows_are_retried_on_ray_into_the_same_run(root: Path, tmp_path: Path) -> None:
+    # The kernel's dependency is "down" while a file exists; Ray workers see the same file.
+    @sm.experiment(params={"x": float, "outage": str}, metrics={"y": float})
+    def py_flaky_on_ray(x: float, outage: str, seed: int) -> dict[str, Any]:
+        import os
+
+        if os.path.exists(outage):
+            raise TimeoutError("the dependency did not answer")
+        return {"y": x + (seed % 1000) / 1000}
+
+    flag = tmp_path / "outage"
+    spec = {
+        "experiment": "py_flaky_on_ray",
+        "replicates": 3,
+        "shard_size": 2,
+        "params": {"x": {"linspace": [0, 1, 5]}, "outage": str(flag)},
+    }
+    clean = sm.run(spec, backend="local", root=root / "clean").wait()
+    flag.write_text("")
+    run = sm.run(spec, backend="ray").wait()
+    assert (run.status().rows_ok, run.status().rows_failed) == (0, 15)
+    flag.unlink()
+    retried = run.retry_failed("TimeoutError", backend="ray").wait()
+    assert retried.run_id == run.run_id
+    status = retried.status()
+    assert (status.state, status.rows_ok, status.rows_failed) == ("complete", 15, 0)
+    columns = ["point", "replicate", "x", "y", "seed"]
+    pd.testing.assert_frame_equal(
+        run.to_pandas()[columns].sort_values(["point", "replicate"]).reset_index(drop=True),
+        clean.to_pandas()[columns].sort_values(["point", "replicate"]).reset_index(drop=True),
+    )
+    assert run.failures().empty
+    (record,) = run.retries()
+    assert (record["attempt"], record["rows_retried"], record["rows_recovered"]) == (1, 15, 15)

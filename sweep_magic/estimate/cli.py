@@ -5,15 +5,31 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from ..errors import SpecError, SweepError
 from ..spec import Spec
 from .assumptions import LAMBDA_GB_SECOND_USD, CloudAssumptions, RayAssumptions
+from .calibration import DEFAULT_TIME_LIMIT_S, TIME_LIMIT_ENV
 from .models import estimate
 from .report import Estimate
 
 __all__ = ["add_cli_parser", "cli_main", "magic_main"]
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    return value
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def _add_options(p: argparse.ArgumentParser) -> None:
@@ -51,7 +67,18 @@ def _add_options(p: argparse.ArgumentParser) -> None:
         help=f"shards per Lambda invocation (default {d.shards_per_invoke})",
     )
     p.add_argument(
-        "--budget", type=float, default=2.0, help="seconds to spend calibrating (default 2)"
+        "--budget",
+        type=_seconds,
+        default=2.0,
+        help="seconds the calibration aims to spend (default 2; at least 3 rows are timed)",
+    )
+    p.add_argument(
+        "--time-limit",
+        type=_seconds,
+        default=None,
+        metavar="S",
+        help=f"most seconds the calibration may take, whatever it has timed by then (default "
+        f"{TIME_LIMIT_ENV} or {DEFAULT_TIME_LIMIT_S:g}; the row in progress still finishes)",
     )
     p.add_argument("--root", default=None, help="folder for the temporary calibration run")
     p.add_argument("--json", action="store_true", help="print the estimate as JSON")
@@ -86,6 +113,8 @@ def _from_args(spec: Spec, args: argparse.Namespace) -> Estimate:
         cloud=cloud,
         root=args.root,
         budget_s=args.budget,
+        time_limit_s=args.time_limit,
+        progress=_to_stderr,
     )
 
 
@@ -118,7 +147,11 @@ def magic_main(line: str, cell: str | None = None) -> None:
     parser.add_argument("-f", "--file", default=None)
     parser.add_argument("spec", nargs="?", default=None)
     _add_options(parser)
-    args = parser.parse_args(shlex.split(line))
+    words = shlex.split(line)
+    if {"-h", "--help"} & set(words):
+        print(parser.format_help())
+        return
+    args = parser.parse_args(words)
     source = args.file or args.spec
     body = cell if cell is not None and cell.strip() != "" else None
     if source and body is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -195,13 +195,16 @@ def estimate(
     local: LocalAssumptions | None = None,
     root: str | os.PathLike[str] | None = None,
     budget_s: float = 2.0,
+    time_limit_s: float | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Estimate:
     """Predicts the wall time and cost of running ``spec`` on ``local`` (``cores`` threads,
     default every core here), ``ray`` (``ray_nodes`` nodes) and ``cloud`` (AWS Lambda).
 
-    Times a calibration sample of about ``budget_s`` seconds on one core here (see
-    :func:`~sweep_magic.estimate.calibrate`; ``root`` is where its temporary run goes), then
-    simulates each fleet.
+    Times a calibration sample of about ``budget_s`` seconds on one core here, stopped at
+    ``time_limit_s`` (default ``SWEEP_ESTIMATE_TIME_LIMIT`` or 20 s; see
+    :func:`~sweep_magic.estimate.calibrate`; ``root`` is where its temporary run goes,
+    ``progress`` receives its progress lines), then simulates each fleet.
     """
     from ..run import _as_spec
 
@@ -214,7 +217,9 @@ def estimate(
     ra = replace(ray or RayAssumptions(), nodes=ray_nodes)
     ca = cloud or CloudAssumptions()
     la = local or LocalAssumptions()
-    cal = calibrate(checked, budget_s=budget_s, root=root)
+    cal = calibrate(
+        checked, budget_s=budget_s, root=root, time_limit_s=time_limit_s, progress=progress
+    )
     work = shard_work(checked, cal)
     cloud_spec, choice = _cloud_plan(checked, cal, ca)
     cloud_estimate = _estimate_cloud(

@@ -63,6 +63,9 @@ class Estimate:
                 "cv": cal.cv,
                 "shard_overhead_s": cal.shard_overhead_s,
                 "wall_s": cal.wall_s,
+                "time_limit_s": cal.time_limit_s,
+                "limited": cal.limited,
+                "note": cal.note,
             },
             "backends": [asdict(b) for b in self.backends],
             "assumptions": list(self.assumptions),
@@ -83,10 +86,12 @@ class Estimate:
         cal = self.calibration
         lines = [
             f"estimate for {self.experiment}: {self.points:,} points, {self.rows:,} rows, "
-            f"{self.shards:,} shards of {self.shard_size:,} points",
+            f"{self.shards:,} shards of {self.shard_size:,} "
+            + ("point" if self.shard_size == 1 else "points"),
             f"calibration: {len(cal.sample_points)} sampled rows on 1 core here, "
             f"mean {format_duration(cal.mean_row_s)}/row (p95 {format_duration(cal.p95_row_s)}, "
             f"cv {cal.cv:.2f}), took {format_duration(cal.wall_s)}",
+            *([f"note: {cal.note}"] if cal.note else []),
             "",
             f"{'backend':<8} {'wall time':>12} {'cost':>12} {'workers':>9}",
         ]
@@ -115,7 +120,8 @@ class Estimate:
             f"{self.rows:,} rows, {self.shards:,} shards<br>"
             f"calibration: {len(cal.sample_points)} rows, "
             f"mean {e(format_duration(cal.mean_row_s))}/row"
-            "<table><tr><th>backend</th><th>wall time</th><th>cost</th><th>workers</th></tr>"
+            + (f"<br><b>note</b>: {e(cal.note)}" if cal.note else "")
+            + "<table><tr><th>backend</th><th>wall time</th><th>cost</th><th>workers</th></tr>"
             f"{body}</table>"
             + (f"<p>notes:</p><ul>{notes}</ul>" if notes else "")
             + f"<details><summary>assumptions</summary><ul>{assumptions}</ul></details></div>"
