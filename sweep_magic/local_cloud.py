@@ -11,11 +11,28 @@ Stopping it (``stop()``, leaving the ``with`` block, or SIGINT / SIGTERM to
 ``sweep local-cloud up``) ends every process it started: the servers and whatever they
 started in turn (the Lambda function processes, a cargo build still running).
 
+The run data's S3 server is moto's unless another is chosen (``LocalCloud(s3_server=...)``,
+or ``$SWEEP_EMULATION_S3`` for ``sweep local-cloud up``): ``s3s-fs``, a Rust S3 server over a
+folder, installed into the checkout by ``scripts/install_s3s_fs.sh``, serves the data path
+with a fraction of the CPU that moto's single Python process needs per request; moto still
+serves Glue then (:attr:`LocalCloud.moto_url`). Both answer a conditional PUT
+(``If-None-Match: *``) with 412 when the object exists, which the engine's once-only markers
+rely on, but s3s-fs checks and writes in two steps: conditional PUTs of one key sent at the
+same instant can all succeed (moto serializes them). The Lambdas look before they write, so
+this matters only when two writers race for one key within milliseconds.
+
 Differences from AWS that matter, and how they are handled:
 
 - the emulator runs ``Event`` invokes to completion before answering, so the orchestrator
   sends its own dispatches from a background thread (``SWEEP_SELF_INVOKE=detached``) and the
-  HTTP answer still comes before the fan-out; workers are invoked the same way as in AWS;
+  HTTP answer still comes before the fan-out; workers are invoked the same way as in AWS.
+  A dispatcher therefore holds its orchestrator instance until its workers have finished,
+  and a run split among as many dispatchers as there are orchestrator instances (a
+  dispatcher sends 1,000 invocations of 2 shards here) leaves none for the API until they
+  finish. ``LocalCloud(event_queue=True)`` puts Lambda's event queue in front of the
+  emulator: an ``Event`` invoke is answered 202 at once and run from a queue, as in AWS (off
+  by default: the fault tests time their kills against dispatches that last as long as
+  their workers);
 - there is no API Gateway: the function URL carries the same v2 events but checks no
   signature (the client signs anyway);
 - Athena cannot be emulated: cloud queries run on DuckDB over the S3 objects
@@ -44,7 +61,16 @@ from typing import IO, Any
 
 from .errors import BackendError
 
-__all__ = ["INSTALL_COMMAND", "SOURCE_DIR_ENV", "LocalCloud", "find_checkout"]
+__all__ = [
+    "INSTALL_COMMAND",
+    "S3S_FS_INSTALL",
+    "S3_SERVERS",
+    "S3_SERVER_ENV",
+    "SOURCE_DIR_ENV",
+    "LocalCloud",
+    "find_checkout",
+    "s3s_fs_binary",
+]
 
 BUCKET = "sweep-local"
 REGION = "us-east-1"
@@ -118,6 +144,46 @@ def find_checkout(
         "the local cloud emulation builds the Lambdas from a source checkout of sweep_magic: "
         f"run it inside the checkout, or set {SOURCE_DIR_ENV} to the checkout's folder"
     )
+
+
+#: The S3 servers the emulation can run for the data path (Glue is always moto's).
+S3_SERVERS = ("moto", "s3s-fs")
+#: Chooses the S3 server when ``LocalCloud(s3_server=...)`` is not given.
+S3_SERVER_ENV = "SWEEP_EMULATION_S3"
+#: Installs s3s-fs into the checkout (``target/tools/bin/s3s-fs``), pinned, built from
+#: crates.io by cargo.
+S3S_FS_INSTALL = "bash scripts/install_s3s_fs.sh"
+#: Where ``scripts/install_s3s_fs.sh`` installs s3s-fs, under the checkout.
+S3S_FS_PATH = Path("target") / "tools" / "bin" / "s3s-fs"
+
+
+def s3s_fs_binary(checkout: Path | None = None) -> str | None:
+    """The s3s-fs program: the one ``scripts/install_s3s_fs.sh`` installed in ``checkout``
+    (found by :func:`find_checkout` when not given), else one beside this interpreter or on
+    ``PATH``; ``None`` when there is none."""
+    if checkout is None:
+        with contextlib.suppress(BackendError):
+            checkout = find_checkout()
+    candidates = [checkout / S3S_FS_PATH] if checkout is not None else []
+    candidates.append(Path(sys.executable).parent / "s3s-fs")
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return shutil.which("s3s-fs")
+
+
+def _s3_server_choice(given: str | None) -> str:
+    """The S3 server asked for (the argument, else ``$SWEEP_EMULATION_S3``, else moto)."""
+    source = "s3_server"
+    if given is None:
+        given = os.environ.get(S3_SERVER_ENV, "").strip() or "moto"
+        source = S3_SERVER_ENV
+    if given not in S3_SERVERS:
+        raise BackendError(
+            f"{source}={given!r} is not an S3 server of the emulation (want one of: "
+            f"{', '.join(S3_SERVERS)})"
+        )
+    return given
 
 
 def _cargo_lambda() -> str | None:
@@ -237,8 +303,15 @@ class LocalCloud:
         env: dict[str, str] | None = None,
         startup_timeout: float = 900.0,
         source_dir: str | os.PathLike[str] | None = None,
+        s3_server: str | None = None,
+        event_queue: bool = False,
     ) -> None:
         self.concurrency = concurrency
+        #: The S3 server of the run data: ``moto`` or ``s3s-fs`` (see the module's text).
+        self.s3_server = _s3_server_choice(s3_server)
+        #: Whether the Lambdas' ``Event`` invokes go through an event queue (see the module's
+        #: text) on :attr:`queue_port`.
+        self.event_queue = event_queue
         #: The source checkout the Lambdas are built from; found by :func:`find_checkout` on
         #: ``start()`` unless given.
         self.source_dir = Path(source_dir) if source_dir is not None else None
@@ -246,8 +319,11 @@ class LocalCloud:
         self.features = features
         self.extra_env = dict(env or {})
         self.startup_timeout = startup_timeout
-        self.s3_port = _free_port()
+        #: moto's server: Glue, and S3 too unless another S3 server was chosen.
+        self.moto_port = _free_port()
+        self.s3_port = self.moto_port if self.s3_server == "moto" else _free_port()
         self.lambda_port = _free_port()
+        self.queue_port = _free_port() if event_queue else self.lambda_port
         self._procs: list[subprocess.Popen[bytes]] = []
         self._names: dict[int, str] = {}
         self._logs: list[IO[bytes]] = []
@@ -264,7 +340,14 @@ class LocalCloud:
 
     @property
     def s3_url(self) -> str:
+        """The S3 server the run data lives on (the Lambdas' and the client's)."""
         return f"http://127.0.0.1:{self.s3_port}"
+
+    @property
+    def moto_url(self) -> str:
+        """moto's server: the Glue catalog, and any other AWS service the tests emulate (the
+        same address as :attr:`s3_url` unless another S3 server was chosen)."""
+        return f"http://127.0.0.1:{self.moto_port}"
 
     @property
     def lambda_url(self) -> str:
@@ -288,6 +371,7 @@ class LocalCloud:
             "SWEEP_REGION": REGION,
             "SWEEP_CLOUD_QUERY": "duckdb",
             "AWS_ENDPOINT_URL_S3": self.s3_url,
+            "AWS_ENDPOINT_URL_GLUE": self.moto_url,
             "AWS_ACCESS_KEY_ID": ACCESS_KEY,
             "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
             "AWS_REGION": REGION,
@@ -302,8 +386,9 @@ class LocalCloud:
             "SWEEP_SHARDS_PER_INVOKE": "2",
             "SWEEP_DISPATCH_CONCURRENCY": str(self.concurrency),
             "AWS_ENDPOINT_URL_S3": self.s3_url,
-            "AWS_ENDPOINT_URL_LAMBDA": self.lambda_url,
-            "AWS_ENDPOINT_URL_GLUE": self.s3_url,
+            # The Lambdas invoke through the event queue when there is one.
+            "AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{self.queue_port}",
+            "AWS_ENDPOINT_URL_GLUE": self.moto_url,
             # Where the Lambdas keep kernel libraries they download (/tmp in AWS).
             "SWEEP_KERNEL_CACHE": str(self.workdir / "lambda-kernels"),
             "AWS_ACCESS_KEY_ID": ACCESS_KEY,
@@ -358,16 +443,31 @@ class LocalCloud:
         anything, when there is no source checkout or the emulation extra is missing."""
         source = self.source_dir = self.source_dir or find_checkout()
         require_emulation(source)
+        s3s_fs = None
+        if self.s3_server == "s3s-fs":
+            s3s_fs = s3s_fs_binary(source)
+            if s3s_fs is None:
+                raise BackendError(
+                    "the s3s-fs S3 server is not installed; install it with "
+                    f"{S3S_FS_INSTALL} (in {_shown(source)}), or use moto's"
+                )
         cargo_lambda = _cargo_lambda() or "cargo-lambda"  # require_emulation found it
         deadline = time.monotonic() + self.startup_timeout
         self.workdir.mkdir(parents=True, exist_ok=True)
+        moto = "the S3 server" if s3s_fs is None else "the Glue server (moto)"
         self._spawn(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.s3_port)],
-            "s3.log",
-            "the S3 server",
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.moto_port)],
+            "s3.log" if s3s_fs is None else "moto.log",
+            moto,
         )
-        self._wait_http(self.s3_url + "/moto-api/", (200,), deadline, "the S3 server")
-        self._create_bucket()
+        if s3s_fs is not None:
+            self._start_s3s_fs(s3s_fs)
+        self._wait_http(self.moto_url + "/moto-api/", (200,), deadline, moto)
+        if s3s_fs is not None:
+            # Any S3 answer will do: an unsigned request is refused (403) once it is up.
+            self._wait_http(self.s3_url + "/", (200, 400, 403), deadline, "the S3 server (s3s-fs)")
+        else:
+            self._create_bucket()
         args = [
             cargo_lambda,
             "lambda",
@@ -382,6 +482,20 @@ class LocalCloud:
         ]
         if self.features:
             args += ["--features", ",".join(self.features)]
+        if self.event_queue:
+            self._spawn(
+                [
+                    sys.executable,
+                    "-m",
+                    "sweep_magic.local_cloud",
+                    "event-queue",
+                    str(self.queue_port),
+                    self.lambda_url,
+                    str(self.concurrency),
+                ],
+                "event-queue.log",
+                "the event queue",
+            )
         for key, value in self.function_env().items():
             args += ["--env-var", f"{key}={value}"]
         self._spawn(args, "lambdas.log", "the Lambda emulator", cwd=source / "lambda" / "functions")
@@ -389,6 +503,28 @@ class LocalCloud:
         self._wait_http(self.api_url + "/experiments", (200,), deadline, "the orchestrator")
         self.invoke("worker", {"warm": True})
         return self
+
+    def _start_s3s_fs(self, program: str) -> None:
+        """s3s-fs on :attr:`s3_port`, over ``<workdir>/s3`` (the bucket is a folder there),
+        checking every request's signature against the emulation's credentials."""
+        root = self.workdir / "s3"
+        (root / BUCKET).mkdir(parents=True, exist_ok=True)
+        self._spawn(
+            [
+                program,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.s3_port),
+                "--access-key",
+                ACCESS_KEY,
+                "--secret-key",
+                SECRET_KEY,
+                str(root),
+            ],
+            "s3.log",
+            "the S3 server (s3s-fs)",
+        )
 
     def _create_bucket(self) -> None:
         request = urllib.request.Request(f"{self.s3_url}/{BUCKET}", method="PUT")  # noqa: S310 - loopback http of the emulation
@@ -475,3 +611,99 @@ class LocalCloud:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+# -- Lambda's event queue ------------------------------------------------------------------------
+
+
+def serve_event_queue(port: int, target: str, concurrency: int) -> None:
+    """Lambda's asynchronous invocation in front of the emulator at ``target``: an ``Event``
+    invoke is answered 202 at once and queued, and ``concurrency`` threads per function send
+    the queued events to the emulator in order (it runs each to completion); any other
+    request is passed through and its answer relayed. A queued event whose function fails is
+    logged, not retried (AWS retries twice; the engine's resume covers what is lost)."""
+    import http.client
+    import http.server
+    import queue
+    import threading
+    from urllib.parse import urlsplit
+
+    upstream = urlsplit(target)
+    host, upstream_port = upstream.hostname or "127.0.0.1", upstream.port or 80
+    queues: dict[str, queue.SimpleQueue[tuple[str, dict[str, str], bytes]]] = {}
+    lock = threading.Lock()
+
+    def send(
+        conn: http.client.HTTPConnection, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        conn.request("POST", path, body=body, headers=headers)
+        reply = conn.getresponse()
+        return reply.status, reply.getheaders(), reply.read()
+
+    def drain(events: queue.SimpleQueue[tuple[str, dict[str, str], bytes]]) -> None:
+        conn = http.client.HTTPConnection(host, upstream_port, timeout=900)
+        while True:
+            path, headers, body = events.get()
+            try:
+                status, _, answer = send(conn, path, headers, body)
+            except (OSError, http.client.HTTPException) as err:
+                conn.close()
+                status, answer = 0, str(err).encode()
+            if status >= 300 or status == 0:
+                line = {"msg": "queued event failed", "path": path, "status": status}
+                line["answer"] = answer[:300].decode(errors="replace")
+                print(json.dumps(line), flush=True)
+
+    def enqueue(path: str, headers: dict[str, str], body: bytes) -> None:
+        with lock:
+            events = queues.get(path)
+            if events is None:
+                events = queues[path] = queue.SimpleQueue()
+                for _ in range(concurrency):
+                    threading.Thread(target=drain, args=(events,), daemon=True).start()
+        events.put((path, headers, body))
+
+    local = threading.local()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
+            skip = {"host", "content-length", "connection"}
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in skip}
+            relayed: list[tuple[str, str]] = []
+            if self.headers.get("x-amz-invocation-type", "").lower() == "event":
+                enqueue(self.path, headers, body)
+                status, answer = 202, b""
+            else:
+                conn = getattr(local, "conn", None)
+                if conn is None:
+                    conn = local.conn = http.client.HTTPConnection(host, upstream_port, timeout=900)
+                try:
+                    status, relayed, answer = send(conn, self.path, headers, body)
+                except (OSError, http.client.HTTPException) as err:
+                    conn.close()
+                    status, answer = 502, str(err).encode()
+            self.send_response(status)
+            for key, value in relayed:
+                if key.lower() not in {"content-length", "connection", "transfer-encoding"}:
+                    self.send_header(key, value)
+            self.send_header("content-length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    print(f"event queue on 127.0.0.1:{port} in front of {target}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "event-queue":
+        serve_event_queue(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
+    else:
+        sys.exit("usage: python -m sweep_magic.local_cloud event-queue PORT TARGET_URL CONCURRENCY")
