@@ -25,7 +25,18 @@ from typing import Any
 
 # Importing the package sets up sys.path, PYTHONPATH, PATH and the BLAS thread counts
 # before NumPy and sweep_magic load.
-from bench import BENCH_DIR, cloud, efficiency, kernels, memory, overhead, own_kernels, peers
+from bench import (
+    BENCH_DIR,
+    cloud,
+    efficiency,
+    kernels,
+    memory,
+    moonshot,
+    overhead,
+    own_kernels,
+    peers,
+    ray_path,
+)
 from bench.common import FULL, QUICK, Sizes, log, machine
 from bench.report import plots, report
 
@@ -34,11 +45,13 @@ from bench.report import plots, report
 SECTIONS: dict[str, Callable[[Sizes, Path, dict[str, Any]], dict[str, Any]]] = {
     "kernels": lambda sz, tmp, res: kernels.run(sz),
     "overhead": lambda sz, tmp, res: overhead.run(sz, tmp),
+    "ray": lambda sz, tmp, res: ray_path.run(sz, tmp),
     "efficiency": lambda sz, tmp, res: efficiency.run(sz, tmp),
     "peers": lambda sz, tmp, res: peers.run(sz, res["efficiency"], tmp),
     "cloud": lambda sz, tmp, res: cloud.run(sz, tmp),
     "memory": lambda sz, tmp, res: memory.run(sz),
     "own_kernels": lambda sz, tmp, res: own_kernels.run(sz, tmp),
+    "moonshot": lambda sz, tmp, res: moonshot.run(sz),
 }
 NEEDS = {"peers": "efficiency"}
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every benchmark and writes benchmarks/RESULTS.md, the plots (PNG) and results.json.
 # Creates/uses ./.venv, installs requirements/dev.lock + requirements/bench.lock, builds the
-# engine in RELEASE mode for the measurement, and afterwards restores the dev-profile build
-# that the test command uses. Extra arguments go to benchmarks/run.py: --quick (tiny sizes),
-# --only NAME[,NAME] (a subset of kernels, overhead, efficiency, peers, cloud, memory) and
+# engine in RELEASE mode for the measurement, and afterwards puts the development build back
+# as it was (the extension module is copied aside first). A full run takes about 20 minutes
+# on 2 cores, the first one about 5 more (s3s-fs is built for the emulated cloud section).
+# Extra arguments go to benchmarks/run.py: --quick (tiny sizes), --only NAME[,NAME] (a subset
+# of kernels, overhead, ray, efficiency, peers, cloud, memory, own_kernels, moonshot) and
 # --out DIR (default benchmarks/; use another directory for a subset).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,9 +18,25 @@ step "python environment"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check \
   -r requirements/bench.lock -c requirements/dev.lock
 
+# The development build is left as it was found: the extension module in sweep_magic/ (the
+# develop install's build, whatever its profile) is copied aside and put back afterwards,
+# without a rebuild. With none there, the dev profile is built, as the test command does.
+saved=$(mktemp -d)
+found=0
+for so in sweep_magic/_native*.so; do
+  [ -e "$so" ] || continue
+  cp -p "$so" "$saved/" && found=1
+done
 restore_dev_build() {
-  step "restore the dev-profile build"
-  .venv/bin/maturin develop --locked --quiet
+  step "restore the development build"
+  if [ "$found" = 1 ]; then
+    rm -f sweep_magic/_native*.so
+    cp -p "$saved"/_native*.so sweep_magic/
+    echo "put back: $(cd "$saved" && ls _native*.so)"
+  else
+    .venv/bin/maturin develop --locked --quiet
+  fi
+  rm -rf "$saved"
 }
 trap restore_dev_build EXIT
 

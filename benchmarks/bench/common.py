@@ -72,6 +72,73 @@ def load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+def machine_cpu_s() -> tuple[float, float]:
+    """(busy, stolen) core-seconds of the whole machine since boot, from ``/proc/stat``:
+    busy is user, nice, system, irq and softirq time; stolen is what the hypervisor gave other
+    guests while this machine wanted to run (a shared VM's invisible load)."""
+    f = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    busy = f[0] + f[1] + f[2] + f[5] + f[6]
+    return busy / tick, (f[7] if len(f) > 7 else 0) / tick
+
+
+def own_cpu_s() -> float:
+    """Core-seconds this process has used (all its threads)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def ray_process_kind(pid: int) -> str | None:
+    """Which part of Ray process ``pid`` is, or None when it is not one of Ray's."""
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return None
+    if pid == os.getpid():
+        return "driver (this process)"
+    if comm.startswith("ray::"):
+        return "workers"
+    if comm in ("raylet", "gcs_server"):
+        return comm
+    if b"/ray/" in argv:
+        if b"default_worker.py" in argv:
+            return "workers"
+        return "other Ray processes"
+    return None
+
+
+def ray_cpu_by_pid() -> dict[int, tuple[str, float]]:
+    """CPU seconds so far of every Ray process on the machine (this driver included), with
+    its kind (:func:`ray_process_kind`)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        kind = ray_process_kind(pid)
+        if kind is None:
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (kind, (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def ray_cpu_spent(before: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds each kind of Ray process used since ``before`` (:func:`ray_cpu_by_pid`)."""
+    spent: dict[str, float] = {}
+    for pid, (kind, seconds) in ray_cpu_by_pid().items():
+        start = before.get(pid)
+        spent[kind] = spent.get(kind, 0.0) + seconds - (start[1] if start else 0.0)
+    return spent
+
+
 def log(msg: str) -> None:
     print(f"[{datetime.now():%H:%M:%S}] {msg}", flush=True)
 

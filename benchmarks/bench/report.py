@@ -5,18 +5,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from . import cloud, efficiency, kernels, memory, overhead, own_kernels, peers
+from . import (
+    cloud,
+    efficiency,
+    kernels,
+    memory,
+    moonshot,
+    overhead,
+    own_kernels,
+    peers,
+    ray_path,
+)
 from .common import Target
 
 # Report order; each module has section(result) -> (lines, targets), most have plot().
 MODULES = {
     "kernels": kernels,
     "overhead": overhead,
+    "ray": ray_path,
     "efficiency": efficiency,
     "peers": peers,
     "cloud": cloud,
     "memory": memory,
     "own_kernels": own_kernels,
+    "moonshot": moonshot,
 }
 
 
