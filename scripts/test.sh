@@ -68,6 +68,8 @@ cargo test --locked --workspace --exclude sweep_magic_native
 if [ "$quick" = 0 ]; then
   step "package the Lambdas (release zips for provided.al2023)"
   bash scripts/package_lambdas.sh x86_64
+  step "s3s-fs (the emulation's fast S3 server; built once into target/tools)"
+  bash scripts/install_s3s_fs.sh
 fi
 
 step "build the extension (dev profile)"
