@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds both Lambda functions as deployable zips for provided.al2023:
-#   target/lambda/orchestrator/bootstrap.zip, target/lambda/worker/bootstrap.zip
+#   target/lambda/orchestrator/bootstrap.zip, target/lambda/worker/bootstrap.zip (under
+#   $CARGO_TARGET_DIR instead of target/ when that is set)
 # Usage: bash scripts/package_lambdas.sh [x86_64|arm64]   (default x86_64)
 # cargo-lambda links through zig (both from PyPI, pinned in requirements/dev.lock) against an
 # old glibc, so the binaries run on Amazon Linux 2023. The default matches the default of the
@@ -30,7 +31,7 @@ export PATH="$PWD/.venv/bin:$PATH"
   --bin orchestrator --bin worker)
 printf '\n%-14s %12s %12s %s\n' function binary-bytes zip-bytes newest-glibc-symbol
 for f in orchestrator worker; do
-  zip="target/lambda/$f/bootstrap.zip"
+  zip="${CARGO_TARGET_DIR:-target}/lambda/$f/bootstrap.zip"
   bin=$(mktemp)
   python3 -c 'import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read("bootstrap"))' "$zip" > "$bin"
   glibc=$(objdump -T "$bin" 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sort -Vu | tail -1 || true)
