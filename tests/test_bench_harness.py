@@ -1,7 +1,7 @@
-"""The benchmark harness's rules for a shared machine: a pair measured while other processes or
-the hypervisor took more than a tenth of a core is marked loaded, the median rests on quiet pairs when there are
-enough of them, and the report says which pairs were loaded and when the figure is not from a
-quiet machine. (The measurements themselves run in `scripts/bench.sh`, not here.)"""
+"""The benchmark harness's rules for a shared machine: a pair measured while other processes
+or the hypervisor took more than a tenth of a core is marked loaded, the median rests on quiet
+pairs when there are enough of them, and the report says which pairs were loaded and when the
+figure is not from a quiet machine. (The measurements run in `scripts/bench.sh`, not here.)"""
 
 from __future__ import annotations
 
