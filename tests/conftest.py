@@ -44,6 +44,20 @@ def sweep_cmd() -> list[str]:
 
 
 @pytest.fixture
+def ip(root: Path) -> Iterator[Any]:
+    """The IPython shell with sweep_magic (re)loaded, its result root the test's; the names a
+    test adds to the user namespace are removed afterwards."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("reload_ext", "sweep_magic")
+    before = set(shell.user_ns)
+    yield shell
+    for name in set(shell.user_ns) - before:
+        del shell.user_ns[name]
+
+
+@pytest.fixture
 def clean_env(root: Path) -> dict[str, str]:
     """Environment for subprocesses: this one, with SWEEP_ROOT pointing at the test root."""
     env = dict(os.environ)

@@ -9,7 +9,6 @@ import io
 import re
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +28,6 @@ from sweep_magic.editor import SpecEditor, editor
 from sweep_magic.live_plot import LivePlot, varied_axes
 
 BUILT_IN = [e.name for e in sm.experiments() if e.origin == "built-in"]
-
-
-@pytest.fixture
-def ip(root: Path) -> Iterator[InteractiveShell]:
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("reload_ext", "sweep_magic")
-    before = set(shell.user_ns)
-    yield shell
-    for name in set(shell.user_ns) - before:
-        del shell.user_ns[name]
 
 
 def cell(ip: InteractiveShell, source: str) -> tuple[Any, str, Any]:

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +33,6 @@ def sweep(
     return subprocess.run(
         [*cmd, *args], capture_output=True, text=True, env=env, timeout=timeout, check=False
     )
-
-
-@pytest.fixture
-def ip(root: Path) -> Iterator[InteractiveShell]:
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("reload_ext", "sweep_magic")
-    before = set(shell.user_ns)
-    yield shell
-    for name in set(shell.user_ns) - before:
-        del shell.user_ns[name]
 
 
 def cell(ip: InteractiveShell, source: str) -> tuple[Any, str]:

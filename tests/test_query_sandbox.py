@@ -12,7 +12,6 @@ import importlib
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,6 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 
 import sweep_magic as sm
 
@@ -244,17 +242,6 @@ def test_athena_queries_get_the_same_check_before_any_aws_call(
 
 
 # -- the magic goes through the same checks --------------------------------------------------
-
-
-@pytest.fixture
-def ip(root: Path) -> Iterator[Any]:
-
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("reload_ext", "sweep_magic")
-    before = set(shell.user_ns)
-    yield shell
-    for name in set(shell.user_ns) - before:
-        del shell.user_ns[name]
 
 
 def _cell(ip: Any, source: str) -> tuple[Any, str]:

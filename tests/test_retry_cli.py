@@ -5,7 +5,6 @@ tests/test_failure_threshold.py check through the Python API."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -131,16 +130,6 @@ def test_max_failure_rate_out_of_range_names_the_field(
 
 
 # -- the magic ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def ip(root: Path) -> Iterator[InteractiveShell]:
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("reload_ext", "sweep_magic")
-    before = set(shell.user_ns)
-    yield shell
-    for name in set(shell.user_ns) - before:
-        del shell.user_ns[name]
 
 
 def _magic(ip: InteractiveShell, line: str, cell: str | None = None) -> tuple[Any, str]:
