@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
-from test_magics import cell, ip  # noqa: F401 - the real IPython shell of the magics tests
+from test_magics import cell  # the `ip` fixture (a real IPython shell) is in conftest
 from test_rust_kernels import OU_BODY, kernel_cell, kernel_env  # noqa: F401 - shared setup
 
 import sweep_magic as sm
@@ -44,7 +44,7 @@ params: {json.dumps(OU_POINT | {"steps": 20})}
 
 @pytest.mark.slow
 def test_an_ou_cell_runs_and_matches_the_closed_form(
-    ip: InteractiveShell,  # noqa: F811
+    ip: InteractiveShell,
     root: Path,
     monkeypatch: pytest.MonkeyPatch,
     report: Callable[[str], None],
@@ -96,7 +96,7 @@ def test_an_ou_cell_runs_and_matches_the_closed_form(
 
 @pytest.mark.slow
 def test_a_changed_cell_is_a_new_build_and_old_runs_keep_theirs(
-    ip: InteractiveShell,  # noqa: F811
+    ip: InteractiveShell,
     root: Path,
 ) -> None:
     spec = {"experiment": "ou_edit", "replicates": 2, "shard_size": 1, "params": {"t": [1, 2]}}
@@ -157,7 +157,7 @@ fn run(p: &Params, _seed: u64) -> Result<Vec<Value>, KernelError> {
 
 @pytest.mark.slow
 def test_a_panicking_kernel_fails_its_rows_and_the_run_completes(
-    ip: InteractiveShell,  # noqa: F811
+    ip: InteractiveShell,
     root: Path,
 ) -> None:
     result, out = kernel_cell(ip, "panics", PANICS)
@@ -196,7 +196,7 @@ def _assert_one_line_usage_error(result: Any, out: str, *needles: str) -> None:
     ids=["reserved-column", "built-in-name"],
 )
 def test_a_kernel_the_registry_refuses_is_one_line(
-    ip: InteractiveShell,  # noqa: F811
+    ip: InteractiveShell,
     root: Path,
     name: str,
     body: str,
@@ -210,7 +210,7 @@ def test_a_kernel_the_registry_refuses_is_one_line(
 
 @pytest.mark.slow
 def test_a_compile_error_shows_rustc_with_cell_lines(
-    ip: InteractiveShell,  # noqa: F811
+    ip: InteractiveShell,
     root: Path,
 ) -> None:
     lines = PANICS.splitlines()
@@ -239,7 +239,7 @@ def test_a_compile_error_shows_rustc_with_cell_lines(
     ],
 )
 def test_kernel_magic_mistakes_are_one_line(
-    ip: InteractiveShell,  # noqa: F811
+    ip: InteractiveShell,
     source: str,
     message: str,
 ) -> None:

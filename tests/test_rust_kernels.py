@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from test_magics import cell, ip  # noqa: F401 - the real IPython shell of the magics tests
+from test_magics import cell  # the `ip` fixture (a real IPython shell) is in conftest
 
 import sweep_magic as sm
 from sweep_magic import kernel_cells, rust_kernels
@@ -54,7 +54,7 @@ def run_cli(
     )
 
 
-def kernel_cell(ip: InteractiveShell, name: str, body: str) -> tuple[Any, str]:  # noqa: F811
+def kernel_cell(ip: InteractiveShell, name: str, body: str) -> tuple[Any, str]:
     return cell(ip, f"%%sweep kernel {name}\n{body}")
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from test_magics import cell, ip  # noqa: F401 - the real IPython shell of the magics tests
+from test_magics import cell  # the `ip` fixture (a real IPython shell) is in conftest
 from test_rust_kernels import OU_BODY, kernel_cell, kernel_env  # noqa: F401 - shared setup
 
 from sweep_magic import _native
@@ -54,7 +54,7 @@ params: {{theta: [0.5, 1.0, 2.0], sigma: [0.3, 1.0], x0: 1.5}}
 
 
 def test_a_cell_kernel_gives_the_same_rows_on_local_ray_and_the_cloud(
-    ip: InteractiveShell,  # noqa: F811
+    ip: InteractiveShell,
     root: Path,
     kernel_env: Path,  # noqa: F811
     worker_cache: Path,
